@@ -1,0 +1,41 @@
+"""Pydantic models of every record on the wire, and the one way to parse them."""
+
+from schemas.activity import (
+    ACTIVITY_TOPICS,
+    Activity,
+    AnyActivity,
+    Autoplay,
+    Click,
+    Dismissal,
+    Impression,
+)
+from schemas.catalog import DIFFICULTIES, Course, Member
+from schemas.deadletter import DeadLetter
+from schemas.fields import DEFAULT_CHANNELS, to_epoch_ms
+from schemas.labels import Label
+from schemas.parse import MAX_RECORD_BYTES, RecordError, parse
+from schemas.recommendations import Item, RankedList, Recommendations, RecommendationsView
+
+__all__ = [
+    "ACTIVITY_TOPICS",
+    "DEFAULT_CHANNELS",
+    "DIFFICULTIES",
+    "MAX_RECORD_BYTES",
+    "Activity",
+    "AnyActivity",
+    "Autoplay",
+    "Click",
+    "Course",
+    "DeadLetter",
+    "Dismissal",
+    "Impression",
+    "Item",
+    "Label",
+    "Member",
+    "RankedList",
+    "Recommendations",
+    "RecommendationsView",
+    "RecordError",
+    "parse",
+    "to_epoch_ms",
+]
