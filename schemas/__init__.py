@@ -1,6 +1,7 @@
 """Pydantic models of every record on the wire, and the one way to parse them."""
 
 from schemas.activity import (
+    ACTIVITY_ADAPTER,
     ACTIVITY_TOPICS,
     Activity,
     AnyActivity,
@@ -8,6 +9,7 @@ from schemas.activity import (
     Click,
     Dismissal,
     Impression,
+    parse_activity,
 )
 from schemas.catalog import DIFFICULTIES, Course, Member
 from schemas.deadletter import DeadLetter
@@ -17,6 +19,7 @@ from schemas.parse import MAX_RECORD_BYTES, RecordError, parse
 from schemas.recommendations import Item, RankedList, Recommendations, RecommendationsView
 
 __all__ = [
+    "ACTIVITY_ADAPTER",
     "ACTIVITY_TOPICS",
     "DEFAULT_CHANNELS",
     "DIFFICULTIES",
@@ -37,5 +40,6 @@ __all__ = [
     "RecommendationsView",
     "RecordError",
     "parse",
+    "parse_activity",
     "to_epoch_ms",
 ]

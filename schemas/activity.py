@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from collections.abc import Iterable
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from schemas.fields import Channel, Finite, Id, Timestamp
+from schemas.fields import DEFAULT_CHANNELS, Channel, Finite, Id, Timestamp
+from schemas.parse import RecordError, parse
 
 # An autoplay may report a little more than the video's length (seek, rounding, replays
 # of the last seconds); anything beyond this is a broken client.
@@ -68,7 +70,19 @@ class Dismissal(Activity):
     kind: Literal["dismissal"] = "dismissal"
 
 
-AnyActivity = Impression | Click | Autoplay | Dismissal
+AnyActivity = Annotated[Impression | Click | Autoplay | Dismissal, Field(discriminator="kind")]
+
+
+def parse_activity(topic: str, raw: bytes, channels: Iterable[str] = DEFAULT_CHANNELS) -> Activity:
+    """Validate a message of one of the contract's activity topics (named without prefix)."""
+    model = ACTIVITY_TOPICS.get(topic)
+    if model is None:
+        raise RecordError(f"{topic!r} is not an activity topic")
+    return parse(model, raw, channels=channels)
+
+
+# Parses a record that carries its `kind` (the internal `activity` topic, log files).
+ACTIVITY_ADAPTER: TypeAdapter[AnyActivity] = TypeAdapter(AnyActivity)
 
 ACTIVITY_TOPICS: dict[str, type[Activity]] = {
     "impressions": Impression,

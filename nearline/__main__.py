@@ -1,0 +1,3 @@
+from nearline.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""`nearline`: one command for the broker, the simulator, replay and the worker.
+
+A user's mistake ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from nearline.broker import BrokerError, LocalBroker, cache_dir
+from nearline.config import Settings
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """Raised for mistakes a user can fix; printed as one line."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return path
+
+
+def cmd_kafka(args: argparse.Namespace) -> None:
+    broker = LocalBroker(args.dir or cache_dir() / f"broker-{args.port}", port=args.port)
+    if args.action == "start":
+        print(broker.start(fresh=args.fresh))
+    elif args.action == "stop":
+        print("stopped" if broker.stop() else "not running")
+    else:
+        pid = broker.pid()
+        print(f"running (pid {pid}) at {broker.bootstrap}" if pid else "stopped")
+        if pid is None:
+            sys.exit(1)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from replay.simulate import WorldConfig, simulate
+
+    config = WorldConfig(members=args.members, courses=args.courses, days=args.days, seed=args.seed)
+    counts = simulate(config, args.out, progress=not args.quiet)
+    print(" ".join(f"{kind}={n}" for kind, n in counts.items()), f"-> {args.out}")
+
+
+def cmd_replay(args: argparse.Namespace) -> None:
+    from replay.publish import publish_log
+
+    settings = _settings(args)
+    counts = publish_log(
+        args.dir, settings, speed=args.speed, max_rate=args.max_rate, progress=not args.quiet
+    )
+    print(" ".join(f"{topic}={n}" for topic, n in counts.items()))
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from nearline.worker import run_worker
+
+    run_worker(_settings(args), loglevel=args.loglevel)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from nearline.demo import run_demo
+
+    run_demo(args)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Flags win over the environment; the worker module reads the environment."""
+    overrides = {
+        "KAFKA_BOOTSTRAP_SERVERS": getattr(args, "bootstrap", None),
+        "NEARLINE_TOPIC_PREFIX": getattr(args, "topic_prefix", None),
+        "NEARLINE_APP_ID": getattr(args, "app_id", None),
+        "NEARLINE_WEB_PORT": getattr(args, "web_port", None),
+        "NEARLINE_DATA_DIR": getattr(args, "data_dir", None),
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    try:
+        return Settings.from_env()
+    except ValueError as e:
+        raise UserError(f"bad setting: {e}") from None
+
+
+def _kafka_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", help="host:port of Kafka (default $KAFKA_BOOTSTRAP_SERVERS)")
+    p.add_argument("--topic-prefix", help="prefix of every topic name")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nearline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("kafka", help="start, stop or query a local single-node Kafka broker")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--port", type=_positive_int, default=9092)
+    p.add_argument("--dir", type=Path, help="broker state folder (default: in the cache)")
+    p.add_argument("--fresh", action="store_true", help="wipe the broker's data first")
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("simulate", help="write a synthetic world with planted structure")
+    p.add_argument("--members", type=_positive_int, default=2000)
+    p.add_argument("--courses", type=_positive_int, default=300)
+    p.add_argument("--days", type=_positive_int, default=14)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("replay", help="publish a log to the contract topics in event order")
+    p.add_argument("dir", type=_existing_dir)
+    _kafka_flags(p)
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=_positive_float, help="event-time speed-up factor")
+    pace.add_argument("--max-rate", type=_positive_float, help="events per second at most")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("worker", help="run a Faust worker")
+    _kafka_flags(p)
+    p.add_argument("--app-id")
+    p.add_argument("--web-port", type=_positive_int)
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--loglevel", default="warning")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("demo", help="broker, simulated world, worker, replay: end to end")
+    p.add_argument("--members", type=_positive_int, default=500)
+    p.add_argument("--courses", type=_positive_int, default=200)
+    p.add_argument("--days", type=_positive_int, default=7)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", type=Path, default=Path("var") / "demo")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    UserError,
+    BrokerError,
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.func
+    try:
+        handler(args)
+    except (KafkaConnectionError, KafkaTimeoutError) as e:
+        print(f"nearline {args.command}: error: cannot reach Kafka ({e})", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except USER_ERRORS as e:
+        if os.environ.get("NEARLINE_DEBUG"):
+            raise
+        print(f"nearline {args.command}: error: {e}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,56 @@
+"""Worker and tool settings, from the environment (`NEARLINE_*`, `KAFKA_BOOTSTRAP_SERVERS`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS
+
+ACTIVITY = "activity"  # internal: validated activity of every kind, keyed by member_id
+CATALOG_TOPICS = ("courses", "members")
+OUTPUT_TOPICS = ("labels", "recommendations", "deadletter")
+COMPACTED_TOPICS = frozenset({"courses", "members", "recommendations"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to know; topics are named through `topic()` so that
+    several deployments (or tests) can share one cluster under different prefixes.
+
+    >>> Settings(topic_prefix="t1.").topic("clicks")
+    't1.clicks'
+    """
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    app_id: str = "nearline"
+    channels: frozenset[str] = DEFAULT_CHANNELS
+    partitions: int = 4
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: Path = field(default_factory=lambda: Path("var") / "worker")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        d = cls()
+        channels = env.get("NEARLINE_CHANNELS")
+        return cls(
+            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap),
+            topic_prefix=env.get("NEARLINE_TOPIC_PREFIX", d.topic_prefix),
+            app_id=env.get("NEARLINE_APP_ID", d.app_id),
+            channels=frozenset(channels.split(",")) if channels else d.channels,
+            partitions=int(env.get("NEARLINE_PARTITIONS", d.partitions)),
+            web_host=env.get("NEARLINE_WEB_HOST", d.web_host),
+            web_port=int(env.get("NEARLINE_WEB_PORT", d.web_port)),
+            data_dir=Path(env.get("NEARLINE_DATA_DIR", d.data_dir)),
+        )
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def contract_topics(self) -> list[str]:
+        """Every topic of the external contract plus the internal `activity` topic."""
+        return [*ACTIVITY_TOPICS, *CATALOG_TOPICS, *OUTPUT_TOPICS, ACTIVITY]
