@@ -23,6 +23,13 @@ class UserError(Exception):
     """Raised for mistakes a user can fix; printed as one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line, not the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -111,7 +118,7 @@ def _kafka_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nearline", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="nearline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("kafka", help="start, stop or query a local single-node Kafka broker")

@@ -48,6 +48,20 @@ class Settings:
             data_dir=Path(env.get("NEARLINE_DATA_DIR", d.data_dir)),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `from_env()` return these settings (for child
+        processes: the worker module reads its settings from the environment)."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "NEARLINE_TOPIC_PREFIX": self.topic_prefix,
+            "NEARLINE_APP_ID": self.app_id,
+            "NEARLINE_CHANNELS": ",".join(sorted(self.channels)),
+            "NEARLINE_PARTITIONS": str(self.partitions),
+            "NEARLINE_WEB_HOST": self.web_host,
+            "NEARLINE_WEB_PORT": str(self.web_port),
+            "NEARLINE_DATA_DIR": str(self.data_dir),
+        }
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 

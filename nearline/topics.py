@@ -1,18 +1,25 @@
-"""Create the contract topics up front, so partition counts match (co-partitioning)."""
+"""Topic administration: create the contract topics up front (so partition counts match
+for co-partitioning), and read exactly what a topic or a consumer group holds."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from nearline.config import COMPACTED_TOPICS, Settings
 
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics (compacted where the contract says so); returns those created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="nearline-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap,
+        client_id="nearline-admin",
+        bootstrap_timeout_ms=10_000,
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -31,3 +38,53 @@ def ensure_topics(settings: Settings) -> list[str]:
         return [t.name for t in wanted]
     finally:
         admin.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list:
+    """Every record currently in `topic`, from the beginning up to its end offsets."""
+    ends = {tp: end for tp, end in end_offsets(bootstrap, topic).items() if end > 0}
+    if not ends:
+        return []
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer.assign(list(ends))
+    consumer.seek_to_beginning(*ends)
+    records = []
+    try:
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(
+                    r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                )
+    finally:
+        consumer.close()
+    return records
+
+
+def group_caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """True when `group` has committed the end offset of every partition of `topics`."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_group_offsets(group).get(group, {})
+    except KafkaError as e:
+        if e.retriable:  # the offsets topic or the group coordinator is still coming up
+            return False
+        raise
+    finally:
+        admin.close()
+    for topic in topics:
+        for tp, end in end_offsets(bootstrap, topic).items():
+            if end and (tp not in committed or committed[tp].offset < end):
+                return False
+    return True

@@ -10,8 +10,7 @@ from kafka import KafkaProducer
 
 from nearline.broker import LocalBroker
 from nearline.config import Settings
-from nearline.topics import ensure_topics
-from tests.harness import read_topic
+from nearline.topics import ensure_topics, read_topic
 
 
 def test_records_round_trip_through_the_broker_keyed_by_member(kafka_bootstrap):
@@ -46,3 +45,16 @@ def test_a_stale_pid_file_is_not_mistaken_for_a_running_broker(tmp_path: Path):
     assert broker.pid() is None
     assert broker.stop() is False
     assert not broker.pid_file.exists()
+
+
+def test_settings_survive_the_trip_through_a_child_environment(tmp_path: Path):
+    settings = Settings(
+        bootstrap="127.0.0.1:1",
+        topic_prefix="p.",
+        app_id="a",
+        channels=frozenset({"x", "y"}),
+        partitions=3,
+        web_port=7001,
+        data_dir=tmp_path,
+    )
+    assert Settings.from_env(settings.to_env()) == settings

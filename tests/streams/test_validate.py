@@ -13,8 +13,9 @@ from collections import Counter
 from kafka import KafkaProducer
 
 from nearline.config import ACTIVITY
+from nearline.supervise import isolated_settings, running_worker, wait_until
+from nearline.topics import group_caught_up, read_topic
 from schemas import ACTIVITY_ADAPTER, ACTIVITY_TOPICS, DeadLetter
-from tests.harness import group_caught_up, read_topic, running_worker, wait_until
 
 TS = 1767225600000
 N_GOOD = 25  # per topic
@@ -84,7 +85,8 @@ def _good(topic: str, i: int) -> dict:
 
 def test_valid_records_flow_on_and_malformed_ones_are_dead_lettered(kafka_bootstrap, tmp_path):
     prefix = f"v{uuid.uuid4().hex[:8]}."
-    with running_worker(kafka_bootstrap, tmp_path, prefix) as worker:
+    settings = isolated_settings(kafka_bootstrap, tmp_path, prefix)
+    with running_worker(settings, tmp_path / "worker.log") as worker:
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
         for topic in ACTIVITY_TOPICS:
             for i in range(N_GOOD):

@@ -1,0 +1,58 @@
+"""`nearline demo`: a broker (unless one is configured), a simulated world, a worker, and
+the world's log replayed through it; then a summary of what flowed where."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import replace
+
+from nearline.broker import any_broker
+from nearline.config import ACTIVITY, Settings
+from nearline.supervise import running_worker, wait_until
+from nearline.topics import end_offsets, group_caught_up
+from replay.publish import publish_log
+from replay.simulate import WorldConfig, simulate
+from schemas import ACTIVITY_TOPICS
+
+
+def _say(step: str) -> None:
+    print(f"==> {step}", flush=True)
+
+
+def _total(bootstrap: str, topic: str) -> int:
+    return sum(end_offsets(bootstrap, topic).values())
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    workdir = args.workdir
+    world = workdir / "world"
+    config = WorldConfig(members=args.members, courses=args.courses, days=args.days, seed=args.seed)
+    _say(f"simulating {config.members} members x {config.courses} courses x {config.days} days")
+    counts = simulate(config, world)
+    print("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+    shutil.rmtree(workdir / "kafka", ignore_errors=True)
+    shutil.rmtree(workdir / "state", ignore_errors=True)
+    _say("starting Kafka (KAFKA_BOOTSTRAP_SERVERS, else Docker, else local jars)")
+    with any_broker(workdir / "kafka") as bootstrap:
+        settings = replace(Settings.from_env(), bootstrap=bootstrap, data_dir=workdir / "state")
+        print(f"    broker at {bootstrap}")
+        _say(f"starting a worker (log: {workdir / 'worker.log'})")
+        with running_worker(settings, workdir / "worker.log") as worker:
+            _say(f"replaying {world} into Kafka")
+            published = publish_log(world, settings)
+            inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]
+            _say("waiting for the worker to process every record")
+            wait_until(
+                lambda: group_caught_up(bootstrap, settings.app_id, inputs),
+                120 + sum(published.values()) / 500,
+                "the worker to catch up",
+                interval_s=1.0,
+            )
+            valid = _total(bootstrap, settings.topic(ACTIVITY))
+            dead = _total(bootstrap, settings.topic("deadletter"))
+            sent = sum(published[t] for t in ACTIVITY_TOPICS)
+            _say("done")
+            print(f"    published {sent} activity records; {valid} valid, {dead} dead-lettered")
+            print(f"    worker health: {worker.get('/health')[1]}")

@@ -1,0 +1,98 @@
+"""Run a `nearline worker` as a child process and wait for it by condition, not by time.
+
+Used by the demo and by the integration tests, so both start workers the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from nearline.broker import free_port
+from nearline.config import Settings
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.2) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class WorkerExited(RuntimeError):
+    """The worker process ended while something was waiting for it."""
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    proc: subprocess.Popen
+    log: Path
+
+    def get(self, path: str) -> tuple[int, dict]:
+        url = f"http://127.0.0.1:{self.settings.web_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise WorkerExited(f"worker exited: {self.log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            return self.get("/health")[0] == 200
+        return False
+
+
+@contextlib.contextmanager
+def running_worker(settings: Settings, log: Path, timeout_s: float = 90) -> Iterator[Worker]:
+    """A real `nearline worker` process, stopped (SIGTERM, then SIGKILL) when the block ends."""
+    env = os.environ | settings.to_env()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nearline", "worker", "--loglevel", "info"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    worker = Worker(settings, proc, log)
+    try:
+        wait_until(worker.healthy, timeout_s, "the worker's /health")
+        yield worker
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def isolated_settings(bootstrap: str, workdir: Path, prefix: str) -> Settings:
+    """Settings of a deployment that shares the cluster with others: own topics (prefix),
+    consumer group, web port and state folder."""
+    return Settings(
+        bootstrap=bootstrap,
+        topic_prefix=prefix,
+        app_id=f"{prefix}nearline",
+        web_port=free_port(),
+        data_dir=workdir / "state",
+    )

@@ -1,0 +1,2 @@
+"""Candidates, vectorised scoring, reasons, treatments and compact records (near-line
+rescoring; see DESIGN.md, "Scoring")."""

@@ -1,0 +1,58 @@
+"""A user's mistake ends in one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nearline.broker import free_port
+
+
+def nearline(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nearline", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def _log_dir(tmp_path: Path) -> Path:
+    for name in ("courses", "members", "events"):
+        (tmp_path / f"{name}.jsonl").touch()
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("replay", "/no/such/dir"), "no such directory: /no/such/dir"),
+        (("simulate", "--members", "0", "--out", "x"), "--members: must be at least 1"),
+        (("replay", ".", "--speed", "-3"), "--speed: must be positive"),
+        (("replay", ".", "--speed", "2", "--max-rate", "5"), "not allowed with argument"),
+        (("kafka", "restart"), "invalid choice: 'restart'"),
+        (("frobnicate",), "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_usage_mistakes_are_one_line(args, message):
+    run = nearline(*args)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+
+
+def test_a_folder_that_is_not_a_log_is_refused_before_touching_kafka(tmp_path):
+    run = nearline("replay", str(tmp_path), "--bootstrap", "127.0.0.1:1")
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith("courses.jsonl is missing: not a log directory")
+
+
+def test_an_unreachable_broker_is_one_line(tmp_path):
+    run = nearline("replay", str(_log_dir(tmp_path)), "--bootstrap", f"127.0.0.1:{free_port()}")
+    assert run.returncode == 2
+    assert "cannot reach Kafka" in run.stderr and "Traceback" not in run.stderr
+    assert run.stderr.count("\n") == 1
+
+
+def test_status_of_a_broker_that_is_not_running(tmp_path):
+    run = nearline("kafka", "status", "--port", str(free_port()), "--dir", str(tmp_path))
+    assert (run.returncode, run.stdout.strip()) == (1, "stopped")
