@@ -26,6 +26,9 @@ app = faust.App(
     web_port=settings.web_port,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    # Batches, not one request per record: agents forward every record they consume.
+    producer_linger_ms=5,
+    producer_max_batch_size=512 * 1024,
 )
 
 

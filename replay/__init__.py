@@ -1,0 +1,1 @@
+"""Synthetic worlds, the on-disk activity log, and replaying logs through the core."""
