@@ -1,0 +1,74 @@
+import numpy as np
+from scipy.optimize import minimize
+
+from models.newton import fit_entities, gradient_hessian, group, objective
+
+
+def stacked_problem(seed=0, e=3, rows=7, d=4):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(e, rows, d))
+    y = (rng.random((e, rows)) < 0.4).astype(float)
+    return X, y, rng.normal(size=(e, rows)), rng.normal(size=(e, d)), rng.uniform(0.5, 2, d)
+
+
+def test_gradient_and_hessian_match_finite_differences():
+    X, y, offset, theta, l2 = stacked_problem()
+    g, H = gradient_hessian(theta, X, y, offset, l2)
+    eps = 1e-6
+    for j, step in enumerate(np.eye(theta.shape[1]) * eps):
+        up, down = (
+            objective(theta + step, X, y, offset, l2),
+            objective(theta - step, X, y, offset, l2),
+        )
+        np.testing.assert_allclose(g[:, j], (up - down) / (2 * eps), rtol=1e-6, atol=1e-8)
+        g_up, _ = gradient_hessian(theta + step, X, y, offset, l2)
+        g_down, _ = gradient_hessian(theta - step, X, y, offset, l2)
+        np.testing.assert_allclose(H[:, :, j], (g_up - g_down) / (2 * eps), rtol=1e-5, atol=1e-7)
+
+
+def test_masked_padding_rows_do_not_count():
+    X, y, offset, theta, l2 = stacked_problem()
+    mask = np.ones(y.shape)
+    mask[:, 5:] = 0.0
+    g, H = gradient_hessian(theta, X * mask[..., None], y, offset, l2, mask)
+    g_cut, H_cut = gradient_hessian(theta, X[:, :5], y[:, :5], offset[:, :5], l2)
+    np.testing.assert_allclose(g, g_cut)
+    np.testing.assert_allclose(H, H_cut)
+
+
+def test_group_covers_each_eligible_entity_rows_exactly_once():
+    rng = np.random.default_rng(3)
+    entity = rng.integers(50, size=2000) ** 2 % 50  # uneven counts
+    blocks = group(entity, 50, min_examples=30)
+    counts = np.bincount(entity, minlength=50)
+    seen = np.concatenate([b.ents for b in blocks])
+    assert sorted(seen) == sorted(np.flatnonzero(counts >= 30))
+    for b in blocks:
+        for e, rows, mask in zip(b.ents, b.rows, b.mask, strict=True):
+            real = rows[mask > 0]
+            assert sorted(real) == sorted(np.flatnonzero(entity == e))
+
+
+def test_batched_solves_equal_independent_optimisations():
+    rng = np.random.default_rng(4)
+    n, d, n_entities = 900, 3, 6
+    table = rng.normal(size=(20, d))
+    table_row = rng.integers(20, size=n)
+    entity = rng.integers(n_entities, size=n)
+    y = (rng.random(n) < 0.3).astype(float)
+    offset = rng.normal(size=n)
+    blocks = group(entity, n_entities, min_examples=1)
+    mean, precision = fit_entities(
+        blocks, table, table_row, y, offset, 2.0, np.zeros((n_entities, d)), steps=8
+    )
+    for e in range(n_entities):
+        rows = entity == e
+        X = table[table_row[rows]][None]
+
+        def f(t, X=X, rows=rows):
+            return objective(t[None], X, y[rows][None], offset[rows][None], 2.0)[0]
+
+        ref = minimize(f, np.zeros(d), method="BFGS", options={"gtol": 1e-10}).x
+        np.testing.assert_allclose(mean[e], ref, atol=1e-6)
+        _, H = gradient_hessian(ref[None], X, y[rows][None], offset[rows][None], np.full(d, 2.0))
+        np.testing.assert_allclose(precision[e], np.diag(H[0]), rtol=1e-6)

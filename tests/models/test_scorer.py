@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from models.catalog import Catalog
+from models.examples import FeatureState
+from models.features import Profile, member_course_features
+from models.scorer import Scorer
+from models.synthetic import planted_records
+from models.train import train_from_labels
+
+
+@pytest.fixture(scope="module")
+def trained():
+    courses, members, labels = planted_records(n_labels=3000, seed=9)
+    model = train_from_labels(labels, courses, members, min_examples=10)
+    catalog = Catalog(model.spec, courses)
+    return model, catalog, members, labels[-1].label_ts, courses
+
+
+def test_scores_are_the_sum_of_the_three_components(trained):
+    model, catalog, members, ts, _ = trained
+    scorer = Scorer(model, catalog)
+    member = members[1]
+    profile, history = Profile.of(model.spec, member), FeatureState(catalog).history("m1")
+    rows = np.array([3, 0, 7])
+    alpha = model.members.posterior(member.member_id).mean
+    x_mc = member_course_features(catalog, rows, profile, history, ts)
+    for r, z in zip(rows, scorer.logits(profile, history, rows, ts, alpha), strict=True):
+        beta = model.courses.posterior(catalog.ids[r])
+        expected = x_mc[list(rows).index(r)] @ model.w + model.b + catalog.x_c[r] @ alpha
+        expected += 0.0 if beta is None else beta.mean @ profile.x_m
+        assert z == pytest.approx(expected, rel=1e-6)
+
+
+def test_an_entity_without_data_scores_as_the_fixed_effect(trained):
+    model, catalog, members, ts, _ = trained
+    scorer = Scorer(model, catalog)
+    for course_id in list(model.courses.ids):
+        scorer.set_course(course_id, np.zeros(model.spec.dims[1]))
+    profile, history = Profile.of(model.spec, members[0]), FeatureState(catalog).history("new")
+    rows = np.arange(len(catalog))
+    fixed = member_course_features(catalog, rows, profile, history, ts) @ model.w + model.b
+    np.testing.assert_allclose(scorer.logits(profile, history, rows, ts), fixed)
+
+
+def test_new_courses_score_without_a_course_effect_until_updated(trained):
+    model, _, members, ts, courses = trained
+    catalog = Catalog(model.spec, courses[:3])
+    scorer = Scorer(model, catalog)
+    row = catalog.upsert(courses[0].model_copy(update={"course_id": "new"}))
+    profile = Profile.of(model.spec, members[0])
+    history = FeatureState(catalog).history("m0")
+    z = scorer.logits(profile, history, np.array([0, row]), ts)
+    beta0 = model.courses.posterior("c0")
+    assert z[0] - z[1] == pytest.approx(0.0 if beta0 is None else beta0.mean @ profile.x_m)
+    scorer.set_course("new", np.ones(model.spec.dims[1]))
+    assert scorer.logits(profile, history, np.array([row]), ts)[0] == pytest.approx(
+        z[1] + profile.x_m.sum()
+    )

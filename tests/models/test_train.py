@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+
+from models.catalog import Catalog
+from models.examples import FeatureState, build_examples
+from models.features import Profile
+from models.glmix import ArtifactError, GLMixModel
+from models.scorer import Scorer
+from models.spec import MC_NAMES, FeatureSpec, SpecMismatch
+from models.synthetic import planted, planted_records
+from models.train import GLMixTrainer, run_train_cli, train, train_from_labels
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted(n_members=300, n_courses=80, n=30_000, seed=5)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    ex, spec, _ = data
+    return train(ex, spec, min_examples=20)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return planted_records(n_labels=4000, seed=3)
+
+
+def test_each_random_effect_improves_the_fit(data):
+    ex, spec, _ = data
+    loss = {
+        effects: GLMixTrainer(random_effects=effects)
+        .fit(ex, spec)
+        .model_.meta["metrics"]["log_loss"]
+        for effects in [(), ("course",), ("member",), ("member", "course")]
+    }
+    assert loss[()] > loss[("course",)] > loss[("member", "course")]
+    assert loss[()] > loss[("member",)] > loss[("member", "course")]
+
+
+def test_entities_below_min_examples_get_no_model(data, model):
+    ex, _, _ = data
+    counts = np.bincount(ex.member, minlength=len(ex.member_ids))
+    expected = {ex.member_ids[i] for i in np.flatnonzero(counts >= 20)}
+    assert set(model.members.ids) == expected and len(expected) < len(ex.member_ids)
+    assert model.members.posterior("m-never-seen") is None
+
+
+def effect_correlation(fitted_ids, fitted_mean, planted, table, keep):
+    """Correlation over all (entity, other-side row) pairs of fitted vs planted effects."""
+    rows = np.array([int(e[1:]) for e in fitted_ids])[keep]
+    return np.corrcoef((fitted_mean[keep] @ table.T).ravel(), (planted[rows] @ table.T).ravel())[
+        0, 1
+    ]
+
+
+def test_planted_effects_are_recovered(data, model):
+    """Effects are identifiable only through the L2 prior (one-hot blocks overlap the bias),
+    so this checks scores, not coefficients: r > 0.65 for courses (~375 labels each) and
+    r > 0.7 for members with >= 50 labels."""
+    ex, _, truth = data
+    counts = np.bincount(ex.member)[[int(m[1:]) for m in model.members.ids]]
+    members = effect_correlation(
+        model.members.ids, model.members.mean, truth.alpha, ex.x_c, counts >= 50
+    )
+    courses = effect_correlation(
+        model.courses.ids, model.courses.mean, truth.beta, ex.x_m, slice(None)
+    )
+    assert members > 0.7 and courses > 0.65
+
+
+def test_artifact_round_trip_scores_bit_exactly(tmp_path, records):
+    courses, members, labels = records
+    model = train_from_labels(labels, courses, members, min_examples=10)
+    loaded = GLMixModel.load(model.save(tmp_path / "model"), expect=model.spec)
+    assert loaded.meta == json.loads(json.dumps(model.meta))
+    catalog = Catalog(model.spec, courses)
+    state = FeatureState(catalog)
+    member = members[0]
+    alpha = loaded.members.posterior(member.member_id)
+    assert alpha is not None
+    args = (
+        Profile.of(model.spec, member),
+        state.history(member.member_id),
+        np.arange(len(catalog)),
+    )
+    ts = labels[-1].label_ts
+    before = Scorer(model, catalog).logits(*args, ts, model.members.mean[0])
+    after = Scorer(loaded, catalog).logits(*args, ts, loaded.members.mean[0])
+    np.testing.assert_array_equal(before, after)
+
+
+def test_loading_another_feature_spec_version_is_refused(tmp_path, model):
+    path = model.save(tmp_path / "model")
+    meta = json.loads((path / "meta.json").read_text())
+    meta["feature_spec"]["version"] = 0
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(SpecMismatch, match=r"version 0 was stored.*retrain"):
+        GLMixModel.load(path)
+
+
+def test_loading_with_a_different_spec_is_refused(tmp_path, model):
+    path = model.save(tmp_path / "model")
+    other = FeatureSpec(categories=model.spec.categories, skill_buckets=32)
+    with pytest.raises(SpecMismatch, match="skill_buckets"):
+        GLMixModel.load(path, expect=other)
+    with pytest.raises(ArtifactError, match="not a GLMix model directory"):
+        GLMixModel.load(tmp_path)
+
+
+def test_replayed_features_come_from_the_state_before_each_label(records):
+    courses, members, labels = records
+    spec = FeatureSpec.for_courses(courses)
+    state = FeatureState(
+        Catalog(spec, courses), {m.member_id: Profile.of(spec, m) for m in members}
+    )
+    ex, skipped = build_examples(labels, state)
+    assert skipped == 0 and len(ex) == len(labels)
+    imp = ex.x_mc[:, MC_NAMES.index("log_imp_count")]
+    seen: dict[tuple[int, int], int] = {}
+    for i, pair in enumerate(zip(ex.member, ex.course, strict=True)):
+        assert imp[i] == pytest.approx(np.log1p(seen.get(pair, 0)))
+        seen[pair] = seen.get(pair, 0) + 1
+    assert imp.max() > 0
+
+
+def test_run_train_cli_writes_a_loadable_artifact(tmp_path, records):
+    courses, members, labels = records
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(lb.model_dump_json() + "\n" for lb in labels))
+    summary = run_train_cli(
+        path, None, tmp_path / "out", progress=False, courses=courses, members=members
+    )
+    model = GLMixModel.load(tmp_path / "out")
+    assert summary["examples"] == len(labels) == model.meta["data"]["examples"]
+    assert summary["first_ts"] == min(lb.impression_ts for lb in labels)
+    assert summary["auc"] > model.meta["metrics"]["trace"][0]["auc"]
