@@ -82,6 +82,31 @@ def cmd_replay(args: argparse.Namespace) -> None:
     print(" ".join(f"{topic}={n}" for topic, n in counts.items()))
 
 
+def cmd_labels(args: argparse.Namespace) -> None:
+    from labels.offline import run_labels_cli
+
+    counts = run_labels_cli(
+        args.dir,
+        args.rule,
+        args.out,
+        progress=not args.quiet,
+        close_open=args.close_open,
+        window_ms=int(args.window_h * 3_600_000),
+        lateness_ms=int(args.lateness_s * 1000),
+        min_views=args.min_views,
+    )
+    print(" ".join(f"{name}={n}" for name, n in counts.items()), f"-> {args.out}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from models.train import run_train_cli
+
+    if not args.labels.is_file():
+        raise UserError(f"no such labels file: {args.labels}")
+    summary = run_train_cli(args.labels, args.log, args.out, progress=not args.quiet)
+    print(" ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list)))
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     from nearline.worker import run_worker
 
@@ -145,6 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--max-rate", type=_positive_float, help="events per second at most")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("labels", help="label a log offline with the worker's labeller")
+    p.add_argument("dir", type=_existing_dir)
+    p.add_argument("--rule", default="percentile:95:member", help="autoplay rule")
+    p.add_argument("--out", type=Path, required=True, help="labels JSONL to write")
+    p.add_argument("--window-h", type=_positive_float, default=24.0, help="attribution window")
+    p.add_argument("--lateness-s", type=float, default=3600.0, help="allowed lateness")
+    p.add_argument("--min-views", type=_positive_int, default=20, help="before falling back")
+    p.add_argument("--close-open", action="store_true", help="close open windows at the end")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("train", help="batch-train a GLMix artifact from labels")
+    p.add_argument("labels", type=Path, help="labels JSONL (from `nearline labels`)")
+    p.add_argument("--log", type=_existing_dir, required=True, help="log with the catalog")
+    p.add_argument("--out", type=Path, required=True, help="artifact directory to write")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("worker", help="run a Faust worker")
     _kafka_flags(p)

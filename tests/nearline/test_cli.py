@@ -56,3 +56,40 @@ def test_an_unreachable_broker_is_one_line(tmp_path):
 def test_status_of_a_broker_that_is_not_running(tmp_path):
     run = nearline("kafka", "status", "--port", str(free_port()), "--dir", str(tmp_path))
     assert (run.returncode, run.stdout.strip()) == (1, "stopped")
+
+
+def test_simulate_label_and_train_from_the_command_line(tmp_path):
+    world, labels, model = tmp_path / "world", tmp_path / "labels.jsonl", tmp_path / "model"
+    run = nearline(
+        "simulate",
+        "--members",
+        "300",
+        "--courses",
+        "60",
+        "--days",
+        "10",
+        "--seed",
+        "3",
+        "--out",
+        str(world),
+        "--quiet",
+    )
+    assert run.returncode == 0, run.stderr
+    run = nearline("labels", str(world), "--rule", "fixed:19", "--out", str(labels), "--quiet")
+    assert run.returncode == 0, run.stderr
+    counts = dict(part.split("=") for part in run.stdout.split() if "=" in part)
+    lines = labels.read_text().splitlines()
+    assert len(lines) == int(counts["positives"]) + int(counts["negatives"]) > 0
+    run = nearline("train", str(labels), "--log", str(world), "--out", str(model), "--quiet")
+    assert run.returncode == 0, run.stderr
+
+    from models import GLMixModel
+
+    trained = GLMixModel.load(model)
+    assert trained.meta["data"]["examples"] == len(lines)
+
+
+def test_a_bad_autoplay_rule_is_one_line(tmp_path):
+    run = nearline("labels", str(_log_dir(tmp_path)), "--rule", "fixed:-3", "--out", "x")
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "bad autoplay rule 'fixed:-3'" in run.stderr

@@ -1,0 +1,221 @@
+"""The labeller: impressions joined with clicks and autoplays in event time.
+
+Semantics, per member (the state is one `MemberLabelState`):
+
+- Watermark W = max(event ts seen) - lateness, raised further by `advance` (a timer, or
+  the end of an offline log). Never decreases.
+- An event with ts < W is late: rejected with a reason, never used. An event whose
+  (kind, event_id) was accepted before is a duplicate: dropped, whatever its lateness,
+  as long as that id is still remembered (ts >= W - window); older ones are late anyway.
+- Accepted events wait in the state until ts < W, then are processed in the order
+  (ts, impression < click < autoplay, event_id). Processing order therefore never depends
+  on arrival order, which is what makes every label arrival-order invariant; the price
+  is that a label is emitted once the watermark passes its event, `lateness` after it.
+- An impression at t is open for engagement during [t, t + window]. When the
+  processing time passes t + window it gets a negative (source and rule `timeout`,
+  label_ts t + window), exactly once, since it leaves the state.
+- A click engages an open impression: the one named by `impression_id` (same course),
+  else the most recent open impression of the same course and channel. Positive, rule
+  `click`.
+- An autoplay engages an open impression the same way, without the channel. It counts
+  when watched_s >= the rule's threshold (see `labels.rules`); positive, rule = the rule
+  that decided. Below the threshold (or undecidable) the impression stays open.
+- The first engagement in processing order labels the impression; a click wins a tie
+  on ts. Later engagements of a labelled impression, and unmatched ones, emit nothing.
+- Every processed autoplay, matched or not, counts in the member's watch times. Video
+  and global watch times are the caller's: it adds every accepted autoplay
+  (`Outcome.accepted`) to them, and thresholds read only days before the autoplay's day.
+  A day-D autoplay is processed once the member's watermark passes it, i.e. at least
+  `lateness` after the start of day D in event time; near-line labels equal offline
+  ones when by then the video/global statistics hold every accepted autoplay of the
+  days before D (propagation lag plus partition skew below `lateness`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from labels.rules import DEFAULT_RULE, Rule, Scope
+from labels.state import Event, MemberLabelState
+from labels.watchtime import DAY_MS, WatchStats, day_of
+from schemas import Click, Impression, Label
+from schemas.labels import LabelSource
+
+HOUR_MS = 3_600_000
+DEFAULT_MIN_VIEWS = 20
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An event the labeller could not use; the worker sends it to deadletter."""
+
+    event: Event
+    reason: str
+
+
+@dataclass
+class Outcome:
+    """What one event did: labels now final, and the event itself rejected or duplicate."""
+
+    labels: list[Label] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    duplicate: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        """True for a new, timely event; add accepted autoplays to video/global stats."""
+        return not (self.duplicate or self.rejects)
+
+
+class Labeller:
+    """Labels impressions from clicks, autoplays and timeouts; state is passed in.
+
+    >>> from schemas import Autoplay
+    >>> lab = Labeller("fixed:9", window_ms=DAY_MS, lateness_ms=HOUR_MS)
+    >>> state, videos, everyone = MemberLabelState(), {}, WatchStats()
+    >>> t = 1767225600000
+    >>> _ = lab.step(state, Impression(event_id="i1", member_id="m1", course_id="c1",
+    ...     channel="feed", position=0, ts=t), videos, everyone)
+    >>> _ = lab.step(state, Autoplay(event_id="a1", member_id="m1", course_id="c1",
+    ...     watched_s=12.0, video_s=60.0, ts=t + 1000), videos, everyone)
+    >>> [(x.label, x.source, x.rule) for x in lab.advance(state, t + HOUR_MS, videos, everyone)]
+    [(1, 'autoplay', 'fixed:9')]
+    """
+
+    def __init__(
+        self,
+        rule: str | Rule = DEFAULT_RULE,
+        *,
+        window_ms: int = DAY_MS,
+        lateness_ms: int = HOUR_MS,
+        min_views: int = DEFAULT_MIN_VIEWS,
+    ) -> None:
+        # Parsed and checked here so that a bad option fails before any event is read.
+        self.rule = rule if isinstance(rule, Rule) else Rule.parse(rule)
+        if window_ms <= 0 or lateness_ms < 0 or min_views < 1:
+            raise ValueError("need window_ms > 0, lateness_ms >= 0 and min_views >= 1")
+        self.window_ms = window_ms
+        self.lateness_ms = lateness_ms
+        self.min_views = min_views
+
+    def step(
+        self,
+        state: MemberLabelState,
+        event: Event,
+        videos: Mapping[str, WatchStats],
+        global_stats: WatchStats,
+    ) -> Outcome:
+        """Take one event of the state's member; returns the labels it made final."""
+        if state.member_id and state.member_id != event.member_id:
+            raise ValueError(f"event of {event.member_id!r} given to {state.member_id!r}")
+        state.member_id = event.member_id
+        if state.seen_since(event, state.watermark_ms - self.window_ms):
+            return Outcome(duplicate=True)
+        if event.ts < state.watermark_ms:
+            reason = (
+                f"late {event.kind}: ts {event.ts} is before the member's watermark"
+                f" {state.watermark_ms} (newest event time - {self.lateness_ms} ms lateness)"
+            )
+            return Outcome(rejects=[Reject(event, reason)])
+        state.push(event)
+        return Outcome(self.advance(state, event.ts - self.lateness_ms, videos, global_stats))
+
+    def advance(
+        self,
+        state: MemberLabelState,
+        watermark_ms: int,
+        videos: Mapping[str, WatchStats],
+        global_stats: WatchStats,
+    ) -> list[Label]:
+        """Raise the watermark: process events before it, close windows ending before it.
+
+        A timer calls this with now - lateness for idle members; an offline run calls it
+        with a time after its last event to finish.
+        """
+        if watermark_ms <= state.watermark_ms:
+            return []
+        previous, state.watermark_ms = state.watermark_ms, watermark_ms
+        labels: list[Label] = []
+        while (event := state.pop_before(watermark_ms)) is not None:
+            labels += self._close(state, event.ts)
+            labels += self._process(state, event, videos, global_stats)
+        labels += self._close(state, watermark_ms)
+        if previous // HOUR_MS != watermark_ms // HOUR_MS:  # hourly is often enough
+            state.forget_before(watermark_ms - self.window_ms)
+        return labels
+
+    def _close(self, state: MemberLabelState, now_ms: int) -> list[Label]:
+        """Negatives for open impressions whose window ended before now_ms (oldest first)."""
+        labels = []
+        while state.pending:
+            imp = next(iter(state.pending.values()))
+            if imp.ts + self.window_ms >= now_ms:
+                break
+            del state.pending[imp.event_id]
+            labels.append(_label(imp, 0, "timeout", imp.ts + self.window_ms, "timeout"))
+        return labels
+
+    def _process(
+        self,
+        state: MemberLabelState,
+        event: Event,
+        videos: Mapping[str, WatchStats],
+        global_stats: WatchStats,
+    ) -> list[Label]:
+        if isinstance(event, Impression):
+            state.pending[event.event_id] = event
+            return []
+        if isinstance(event, Click):
+            imp = _match(state, event.impression_id, event.course_id, event.channel)
+            if imp is None:
+                return []
+            del state.pending[imp.event_id]
+            return [_label(imp, 1, "click", event.ts, "click")]
+        day = day_of(event.ts)
+        imp = _match(state, event.impression_id, event.course_id, None)
+        verdict = None
+        if imp is not None:
+            scopes: dict[Scope, WatchStats | None] = {
+                "member": state.stats,
+                "video": videos.get(event.course_id),
+                "global": global_stats,
+            }
+            verdict = self.rule.threshold(event.video_s, day, scopes, self.min_views)
+        state.stats.add(event.watched_s, event.ts)
+        state.stats.prune(day - self.rule.window_days)
+        if imp is None or verdict is None or event.watched_s < verdict[0]:
+            return []
+        del state.pending[imp.event_id]
+        return [_label(imp, 1, "autoplay", event.ts, verdict[1])]
+
+
+def _match(
+    state: MemberLabelState, impression_id: str | None, course_id: str, channel: str | None
+) -> Impression | None:
+    """The open impression an engagement refers to (see the module docstring)."""
+    if impression_id is not None:
+        imp = state.pending.get(impression_id)
+        return imp if imp is not None and imp.course_id == course_id else None
+    for imp in reversed(state.pending.values()):
+        if imp.course_id == course_id and channel in (None, imp.channel):
+            return imp
+    return None
+
+
+def _label(imp: Impression, label: int, source: LabelSource, ts: int, rule: str) -> Label:
+    # Built from validated records, so no second validation on the hot path.
+    return Label.model_construct(
+        member_id=imp.member_id,
+        course_id=imp.course_id,
+        channel=imp.channel,
+        label=label,
+        source=source,
+        impression_event_id=imp.event_id,
+        impression_ts=imp.ts,
+        label_ts=ts,
+        rule=rule,
+        position=imp.position,
+        model_id=imp.model_id,
+        propensity=imp.propensity,
+    )

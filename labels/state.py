@@ -1,0 +1,139 @@
+"""Per-member labelling state: the value of a RocksDB table keyed by member_id.
+
+Everything the labeller knows about one member, so that a worker restarted from the
+changelog continues exactly where it stopped:
+
+- `watermark_ms`: events with ts < watermark are final (processed, or rejected as late).
+- `buffer`: accepted events with ts >= watermark, a heap in processing order.
+- `pending`: impressions processed but not yet labelled, oldest first.
+- `seen`: 64-bit hashes of accepted (kind, event_id) with their ts, for duplicates.
+- `stats`: the member's own watch times (scope `member` of percentile rules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labels.watchtime import WatchStats
+from schemas import Autoplay, Click, Impression
+
+Event = Impression | Click | Autoplay
+# Processing order among equal timestamps: an impression before the click on it, and a
+# click before an autoplay (a click wins a tie).
+KINDS: tuple[type[Event], ...] = (Impression, Click, Autoplay)
+_RANK = {cls.model_fields["kind"].default: rank for rank, cls in enumerate(KINDS)}
+# Wire fields stored per event; member_id is stored once per state, kind as the rank.
+_FIELDS = {cls: [f for f in cls.model_fields if f not in ("member_id", "kind")] for cls in KINDS}
+_HEADER = struct.Struct("<BII")
+
+
+def order_key(event: Event) -> tuple[int, int, str]:
+    """Event-time processing order: ts, then kind, then event_id."""
+    return event.ts, _RANK[event.kind], event.event_id
+
+
+def event_hash(event: Event) -> int:
+    """Stable signed 64-bit hash of (kind, event_id); collisions are ~n**2 / 2**64."""
+    digest = hashlib.blake2b(f"{event.kind}:{event.event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+@dataclass
+class MemberLabelState:
+    """One member's labelling state, serialised compactly for a RocksDB table.
+
+    Layout of `to_bytes`: a header (version, JSON length, seen count), JSON with the
+    member id, watermark, buffered events and pending impressions as positional arrays,
+    then the seen hashes and timestamps as int64 buffers, then `WatchStats.to_bytes`.
+
+    >>> s = MemberLabelState(member_id="m1", watermark_ms=1767225600000)
+    >>> MemberLabelState.from_bytes(s.to_bytes()) == s
+    True
+    """
+
+    member_id: str = ""
+    watermark_ms: int = 0
+    buffer: list[tuple[tuple[int, int, str], Event]] = field(default_factory=list)
+    pending: OrderedDict[str, Impression] = field(default_factory=OrderedDict)
+    seen: dict[int, int] = field(default_factory=dict)
+    stats: WatchStats = field(default_factory=WatchStats)
+    version: int = 1
+
+    def push(self, event: Event) -> None:
+        """Remember an accepted event until the watermark passes it."""
+        self.seen[event_hash(event)] = event.ts
+        heapq.heappush(self.buffer, (order_key(event), event))
+
+    def pop_before(self, watermark_ms: int) -> Event | None:
+        """The next buffered event in processing order if its ts < watermark_ms."""
+        if self.buffer and self.buffer[0][0][0] < watermark_ms:
+            return heapq.heappop(self.buffer)[1]
+        return None
+
+    def seen_since(self, event: Event, since_ms: int) -> bool:
+        """Whether this event was accepted before, counting only ids with ts >= since_ms."""
+        ts = self.seen.get(event_hash(event))
+        return ts is not None and ts >= since_ms
+
+    def forget_before(self, since_ms: int) -> None:
+        """Drop seen ids older than `since_ms` (they can only come back as late events)."""
+        self.seen = {h: ts for h, ts in self.seen.items() if ts >= since_ms}
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "m": self.member_id,
+            "w": self.watermark_ms,
+            "b": [_encode(e) for _, e in sorted(self.buffer)],
+            "p": [_encode(e)[1:] for e in self.pending.values()],
+        }
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        seen = np.array(list(self.seen.items()), dtype="<i8").reshape(-1, 2)
+        return b"".join(
+            (
+                _HEADER.pack(self.version, len(text), len(seen)),
+                text,
+                seen[:, 0].tobytes(),
+                seen[:, 1].tobytes(),
+                self.stats.to_bytes(),
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> MemberLabelState:
+        version, n_text, n_seen = _HEADER.unpack_from(raw)
+        if version != cls.version:
+            raise ValueError(f"MemberLabelState version {version} is not {cls.version}")
+        at = _HEADER.size
+        doc = json.loads(raw[at : at + n_text])
+        at += n_text
+        hashes = np.frombuffer(raw, "<i8", n_seen, at).tolist()
+        stamps = np.frombuffer(raw, "<i8", n_seen, at + 8 * n_seen).tolist()
+        member = doc["m"]
+        buffered = [_decode(member, row) for row in doc["b"]]
+        pending = [_decode(member, [0, *row]) for row in doc["p"]]
+        return cls(
+            member_id=member,
+            watermark_ms=doc["w"],
+            buffer=[(order_key(e), e) for e in buffered],  # sorted, hence a heap
+            pending=OrderedDict((imp.event_id, imp) for imp in pending),  # type: ignore[misc]
+            seen=dict(zip(hashes, stamps, strict=True)),
+            stats=WatchStats.from_bytes(raw[at + 16 * n_seen :]),
+        )
+
+
+def _encode(event: Event) -> list[Any]:
+    return [_RANK[event.kind], *(getattr(event, f) for f in _FIELDS[type(event)])]
+
+
+def _decode(member_id: str, row: list[Any]) -> Event:
+    cls = KINDS[row[0]]
+    # Written by `_encode` from validated records, so no second validation.
+    return cls.model_construct(member_id=member_id, **dict(zip(_FIELDS[cls], row[1:], strict=True)))

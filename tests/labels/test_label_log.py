@@ -1,0 +1,80 @@
+"""Offline runs: the log clock, the end of the log, and the `nearline labels` function."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labels import Labeller, LogLabeller, Reject, label_log, run_labels_cli
+from replay.logs import EVENTS_FILE, write_records
+from schemas import Dismissal, Label
+from tests.labels.label_events import DAY, HOUR, MINUTE, T0, auto, click, imp
+
+
+def test_log_clock_closes_an_idle_members_window_at_the_next_day():
+    run = LogLabeller(Labeller("fixed:9"))
+    assert run.feed(imp("i1", T0)) == []
+    [label] = run.feed(imp("i2", T0 + 2 * DAY, member="m2"))
+    assert (label.impression_event_id, label.source) == ("i1", "timeout")
+
+
+def test_event_more_than_lateness_behind_the_log_clock_is_late():
+    run = LogLabeller(Labeller("fixed:9", lateness_ms=HOUR))
+    run.feed(imp("i1", T0))
+    run.feed(imp("i2", T0 + DAY, member="m2"))  # a new day: every member's watermark moves
+    assert run.feed(imp("i3", T0 + DAY - HOUR)) == []
+    [reject] = run.feed(imp("i4", T0 + DAY - HOUR - 1))
+    assert isinstance(reject, Reject) and "late impression" in reject.reason
+
+
+def test_windows_open_at_the_end_stay_unlabelled_unless_closed():
+    log = [imp("i1", T0), imp("i2", T0 + 2 * DAY), click("k1", T0 + 2 * DAY + MINUTE)]
+    open_end = list(label_log(log, Labeller("fixed:9")))
+    assert [(x.impression_event_id, x.source) for x in open_end] == [
+        ("i1", "timeout"),
+        ("i2", "click"),
+    ]
+    imp3 = imp("i3", T0 + 2 * DAY + HOUR)
+    closed = list(label_log([*log, imp3], Labeller("fixed:9"), close_open=True))
+    assert [x.source for x in closed][-1] == "timeout" and len(closed) == 3
+
+
+def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
+    log = [
+        imp("i1", T0),
+        imp("i2", T0 + MINUTE, course="c2"),
+        imp("i3", T0 + 2 * MINUTE, course="c3"),
+        click("k1", T0 + 3 * MINUTE),
+        click("k1", T0 + 3 * MINUTE),  # redelivered
+        auto("a1", T0 + 4 * MINUTE, 30.0, course="c2"),
+        Dismissal(event_id="d1", member_id="m1", course_id="c3", ts=T0 + 5 * MINUTE),
+        imp("i4", T0 + 3 * HOUR, course="c4"),
+        click("k2", T0 + HOUR, course="c3"),  # 2 h behind: late
+    ]
+    write_records(tmp_path / EVENTS_FILE, log)
+    out = tmp_path / "labels.jsonl"
+    counts = run_labels_cli(tmp_path, "fixed:9", out, progress=False, close_open=True)
+    labels = [Label.model_validate_json(line) for line in out.read_text().splitlines()]
+    assert sorted((x.impression_event_id, x.source) for x in labels) == [
+        ("i1", "click"),
+        ("i2", "autoplay"),
+        ("i3", "timeout"),
+        ("i4", "timeout"),
+    ]
+    assert counts == {
+        "events": 9,
+        "duplicates": 1,
+        "rejects": 1,
+        "click": 1,
+        "autoplay": 1,
+        "timeout": 2,
+        "positives": 2,
+        "negatives": 2,
+    }
+    assert json.loads(out.read_text().splitlines()[0])["rule"] in {"click", "fixed:9", "timeout"}
+
+
+def test_run_labels_cli_rejects_a_bad_rule_before_reading(tmp_path):
+    with pytest.raises(ValueError, match="bad autoplay rule 'fixed:'"):
+        run_labels_cli(tmp_path / "missing", "fixed:", tmp_path / "out.jsonl", progress=False)
