@@ -2,8 +2,10 @@
 
 Semantics, per member (the state is one `MemberLabelState`):
 
-- Watermark W = max(event ts seen) - lateness, raised further by `advance` (a timer, or
-  the end of an offline log). Never decreases.
+- Watermark W: the stream's (`labels.clock.StreamClock`: the minimum over the sources
+  of their newest event time, minus lateness), passed to `step`; without one, the
+  member's own newest event time minus lateness. `advance` raises it further (the
+  daily sweep, a tick, the end of an offline log). It never decreases.
 - An event with ts < W is late: rejected with a reason, never used. An event whose
   (kind, event_id) was accepted before is a duplicate: dropped, whatever its lateness,
   as long as that id is still remembered (ts >= W - window); older ones are late anyway.
@@ -105,8 +107,12 @@ class Labeller:
         event: Event,
         videos: Mapping[str, WatchStats],
         global_stats: WatchStats,
+        watermark_ms: int | None = None,
     ) -> Outcome:
-        """Take one event of the state's member; returns the labels it made final."""
+        """Take one event of the state's member; returns the labels it made final.
+
+        `watermark_ms` is the stream's watermark; None means the member is its own
+        stream (its newest event time minus lateness)."""
         if state.member_id and state.member_id != event.member_id:
             raise ValueError(f"event of {event.member_id!r} given to {state.member_id!r}")
         state.member_id = event.member_id
@@ -115,11 +121,13 @@ class Labeller:
         if event.ts < state.watermark_ms:
             reason = (
                 f"late {event.kind}: ts {event.ts} is before the member's watermark"
-                f" {state.watermark_ms} (newest event time - {self.lateness_ms} ms lateness)"
+                f" {state.watermark_ms} (event time - {self.lateness_ms} ms lateness)"
             )
             return Outcome(rejects=[Reject(event, reason)])
         state.push(event)
-        return Outcome(self.advance(state, event.ts - self.lateness_ms, videos, global_stats))
+        if watermark_ms is None:
+            watermark_ms = event.ts - self.lateness_ms
+        return Outcome(self.advance(state, watermark_ms, videos, global_stats))
 
     def advance(
         self,

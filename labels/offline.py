@@ -23,6 +23,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from labels.clock import StreamClock
 from labels.labeller import DEFAULT_MIN_VIEWS, HOUR_MS, Labeller, Reject
 from labels.state import MemberLabelState
 from labels.watchtime import DAY_MS, WatchStats, day_of
@@ -48,12 +49,12 @@ class LogLabeller:
     {'events': 1, 'timeout': 1, 'negatives': 1}
     """
 
-    def __init__(self, labeller: Labeller) -> None:
+    def __init__(self, labeller: Labeller, hold_ms: int = DAY_MS) -> None:
         self.labeller = labeller
         self.members: dict[str, MemberLabelState] = {}
         self.videos: dict[str, WatchStats] = {}
         self.everyone = WatchStats()
-        self.clock_ms = 0
+        self.clock = StreamClock(labeller.lateness_ms, hold_ms)
         self.counts: Counter[str] = Counter()
 
     def feed(self, event: AnyActivity) -> list[Label | Reject]:
@@ -61,28 +62,29 @@ class LogLabeller:
         self.counts["events"] += 1
         if isinstance(event, Dismissal):  # not labeller input
             return []
+        new_day = self.clock.observe(event.kind, event.ts)
         state = self.members.setdefault(event.member_id, MemberLabelState())
-        out = self.labeller.step(state, event, self.videos, self.everyone)
+        wm = self.clock.watermark_ms
+        out = self.labeller.step(state, event, self.videos, self.everyone, wm)
         if out.duplicate:
             self.counts["duplicates"] += 1
         if out.accepted and isinstance(event, Autoplay):
             self.videos.setdefault(event.course_id, WatchStats()).add(event.watched_s, event.ts)
             self.everyone.add(event.watched_s, event.ts)
         results: list[Label | Reject] = [*out.labels, *out.rejects]
-        if day_of(event.ts) > day_of(self.clock_ms):
-            self.clock_ms = event.ts
-            results += self._advance_all(event.ts - self.labeller.lateness_ms)
-            oldest = day_of(event.ts) - self.labeller.rule.window_days - SPARE_DAYS
+        if new_day:
+            results += self._advance_all(wm)
+            oldest = day_of(wm) - self.labeller.rule.window_days - SPARE_DAYS
             for stats in (*self.videos.values(), self.everyone):
                 stats.prune(oldest)
-        self.clock_ms = max(self.clock_ms, event.ts)
         self._count(results)
         return results
 
     def finish(self, *, close_open: bool = False) -> list[Label]:
         """Process every remaining event; with close_open also close every open window."""
         extra = self.labeller.window_ms if close_open else 0
-        labels = self._advance_all(self.clock_ms + 1 + extra)
+        newest = max(self.clock.newest.values(), default=0)
+        labels = self._advance_all(newest + 1 + extra)
         self._count(labels)
         return labels
 

@@ -24,6 +24,7 @@ from models.examples import Examples, FeatureState, build_examples
 from models.features import Profile
 from models.glmix import GLMixModel, RandomEffects
 from models.newton import fit_entities, group, newton
+from models.posterior import L2_RANDOM_EFFECT
 from models.spec import FeatureSpec
 from schemas import Course, Label, Member
 
@@ -60,8 +61,8 @@ class GLMixTrainer(BaseEstimator):
     def __init__(
         self,
         l2_fixed: float = 1.0,
-        l2_member: float = 1.0,
-        l2_course: float = 1.0,
+        l2_member: float = L2_RANDOM_EFFECT,
+        l2_course: float = L2_RANDOM_EFFECT,
         min_examples: int = 5,
         sweeps: int = 2,
         newton_steps: int = 4,

@@ -9,8 +9,11 @@ from pathlib import Path
 from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS
 
 ACTIVITY = "activity"  # internal: validated activity of every kind, keyed by member_id
+WATCH_VIEWS = "watch-views"  # internal: accepted autoplays, keyed by course_id
+CLOCK_TICKS = "clock-ticks"  # internal: event time for idle activity partitions
 CATALOG_TOPICS = ("courses", "members")
 OUTPUT_TOPICS = ("labels", "recommendations", "deadletter")
+INTERNAL_TOPICS = (ACTIVITY, WATCH_VIEWS, CLOCK_TICKS)
 COMPACTED_TOPICS = frozenset({"courses", "members", "recommendations"})
 
 
@@ -31,6 +34,11 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: Path = field(default_factory=lambda: Path("var") / "worker")
+    autoplay_rule: str = "percentile:95:member"
+    window_s: float = 86_400.0
+    lateness_s: float = 3_600.0
+    min_views: int = 20
+    idle_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -46,6 +54,11 @@ class Settings:
             web_host=env.get("NEARLINE_WEB_HOST", d.web_host),
             web_port=int(env.get("NEARLINE_WEB_PORT", d.web_port)),
             data_dir=Path(env.get("NEARLINE_DATA_DIR", d.data_dir)),
+            autoplay_rule=env.get("NEARLINE_AUTOPLAY_RULE", d.autoplay_rule),
+            window_s=float(env.get("NEARLINE_WINDOW_S", d.window_s)),
+            lateness_s=float(env.get("NEARLINE_LATENESS_S", d.lateness_s)),
+            min_views=int(env.get("NEARLINE_MIN_VIEWS", d.min_views)),
+            idle_s=float(env.get("NEARLINE_IDLE_S", d.idle_s)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -60,11 +73,16 @@ class Settings:
             "NEARLINE_WEB_HOST": self.web_host,
             "NEARLINE_WEB_PORT": str(self.web_port),
             "NEARLINE_DATA_DIR": str(self.data_dir),
+            "NEARLINE_AUTOPLAY_RULE": self.autoplay_rule,
+            "NEARLINE_WINDOW_S": str(self.window_s),
+            "NEARLINE_LATENESS_S": str(self.lateness_s),
+            "NEARLINE_MIN_VIEWS": str(self.min_views),
+            "NEARLINE_IDLE_S": str(self.idle_s),
         }
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
     def contract_topics(self) -> list[str]:
-        """Every topic of the external contract plus the internal `activity` topic."""
-        return [*ACTIVITY_TOPICS, *CATALOG_TOPICS, *OUTPUT_TOPICS, ACTIVITY]
+        """Every topic of the external contract plus the internal ones."""
+        return [*ACTIVITY_TOPICS, *CATALOG_TOPICS, *OUTPUT_TOPICS, *INTERNAL_TOPICS]

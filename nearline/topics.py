@@ -72,19 +72,27 @@ def read_topic(bootstrap: str, topic: str) -> list:
     return records
 
 
-def group_caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
-    """True when `group` has committed the end offset of every partition of `topics`."""
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int] | None:
+    """Records `group` has not committed yet, by `topic:partition` (only those behind);
+    None while the group coordinator is not reachable yet."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         committed = admin.list_group_offsets(group).get(group, {})
     except KafkaError as e:
         if e.retriable:  # the offsets topic or the group coordinator is still coming up
-            return False
+            return None
         raise
     finally:
         admin.close()
+    lag = {}
     for topic in topics:
         for tp, end in end_offsets(bootstrap, topic).items():
-            if end and (tp not in committed or committed[tp].offset < end):
-                return False
-    return True
+            done = committed[tp].offset if tp in committed else 0
+            if end > done:
+                lag[f"{tp.topic}:{tp.partition}"] = end - done
+    return lag
+
+
+def group_caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """True when `group` has committed the end offset of every partition of `topics`."""
+    return group_lag(bootstrap, group, topics) == {}

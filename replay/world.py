@@ -7,8 +7,10 @@ checked against the truth:
 
 - `w` (GLOBAL_WEIGHTS, DAY_OF_WEEK, channel effects): skill overlap, course popularity,
   recency, the gap between seniority and difficulty, position, channel, day of week.
-- `alpha_m` (member taste) over course one-hots: category and difficulty; a share of
-  members has a strong planted liking for one or two categories.
+- `alpha_m` (member taste) over course one-hots: category and difficulty. Most members
+  strongly like one category (often one of their own skill clusters'), some a second,
+  and strongly dislike another; difficulty preferences and a small background vary too.
+  Personal taste is a strong signal, as in the paper's Table 7 (per-member > per-course).
 - `beta_c` (course appeal) over member one-hots: title, industry and seniority band; a
   share of courses has a strong planted appeal to one title or industry.
 
@@ -85,7 +87,7 @@ GLOBAL_FEATURES = {
     "position": "slot index within the channel",
 }
 GLOBAL_WEIGHTS = {
-    "intercept": -3.3,
+    "intercept": -3.5,
     "skill_overlap": 2.5,
     "popularity": 0.4,
     "recency": 1.0,
@@ -96,7 +98,9 @@ GLOBAL_WEIGHTS = {
 CHANNEL_EFFECTS = {"learning_home": 0.0, "feed": -0.3, "email": -0.6}
 RECENCY_DAYS = 30.0
 DAY_OF_WEEK = (0.05, 0.1, 0.1, 0.05, -0.1, -0.45, -0.35)  # logit offset, Monday first
-TASTE_SD, STRONG_TASTE = 0.25, 1.5
+TASTE_SD, DIFFICULTY_TASTE_SD = 0.3, 0.8  # background taste per category, per difficulty
+LIKE_LOGIT = (1.0, 1.5)  # a liked category's planted logit, uniform; dislikes are negated
+OWN_CLUSTER_LIKE, SECOND_LIKE, DISLIKE = 0.5, 0.4, 0.7  # chances (see _taste)
 APPEAL_SD, STRONG_APPEAL, STRONG_APPEAL_SHARE = 0.2, 1.2, 0.25
 
 FIRST_NAMES = ("Ada", "Ben", "Chen", "Dana", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jo")
@@ -130,7 +134,7 @@ class WorldConfig:
     late_share: float = 0.01
     max_late_s: int = 7200
     new_course_share: float = 0.15
-    strong_taste_share: float = 0.2
+    strong_taste_share: float = 0.8
     model_id: str = "sim-logging-v1"
 
     def __post_init__(self) -> None:
@@ -289,20 +293,7 @@ def _members(config: WorldConfig, rng: np.random.Generator) -> dict[str, Any]:
     )
     n_followed = rng.choice(4, n, p=[0.7, 0.15, 0.1, 0.05])
     followed = clusters[:, :1] * SKILLS_PER_CLUSTER + rng.integers(0, SKILLS_PER_CLUSTER, (n, 3))
-    taste = rng.normal(0.0, TASTE_SD, (n, len(MEMBER_TASTE_FEATURES)))
-    # A strong liking for one category, sometimes for a second, different one.
-    first = rng.integers(0, len(CATEGORIES), n)
-    second = (first + rng.integers(1, len(CATEGORIES), n)) % len(CATEGORIES)
-    strong = np.where(
-        rng.random((n, 2)) < [config.strong_taste_share, 0.4],
-        np.stack([first, second], axis=1),
-        -1,
-    )
-    strong[:, 1] = np.where(strong[:, 0] >= 0, strong[:, 1], -1)
-    rows = np.arange(n)
-    for k in range(2):
-        has = strong[:, k] >= 0
-        taste[rows[has], strong[has, k]] += STRONG_TASTE
+    taste, strong = _taste(config, clusters[:, 0], rng)
     activity = rng.beta(1.2, 8.0, n) * config.active_share / (1.2 / 9.2)
     return {
         "member_skills": skills,
@@ -315,6 +306,47 @@ def _members(config: WorldConfig, rng: np.random.Generator) -> dict[str, Any]:
         "taste": taste,
         "strong_taste": strong,
     }
+
+
+def _taste(
+    config: WorldConfig, cluster: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(taste over MEMBER_TASTE_FEATURES, (members, 2) liked categories, -1 = none).
+
+    A share `strong_taste_share` likes one category, half of the time the category of its
+    main skill cluster; 40 % of those like a second one; 70 % of all members dislike one
+    category they do not like. Likes and dislikes are 1.0-1.5 logits, on top of a small
+    background taste per category and a larger one per difficulty.
+    """
+    n, n_cat = len(cluster), len(CATEGORIES)
+    taste = np.hstack(
+        [
+            rng.normal(0.0, TASTE_SD, (n, n_cat)),
+            rng.normal(0.0, DIFFICULTY_TASTE_SD, (n, len(DIFFICULTIES))),
+        ]
+    )
+    first = np.where(
+        rng.random(n) < OWN_CLUSTER_LIKE, CLUSTER_CATEGORY[cluster], rng.integers(0, n_cat, n)
+    )
+    second = (first + rng.integers(1, n_cat, n)) % n_cat
+    liked = np.where(
+        rng.random((n, 2)) < [config.strong_taste_share, SECOND_LIKE],
+        np.stack([first, second], axis=1),
+        -1,
+    )
+    liked[:, 1] = np.where(liked[:, 0] >= 0, liked[:, 1], -1)
+    # the disliked category differs from both likes: skip past them in a cyclic order
+    disliked = (first + rng.integers(1, n_cat - 1, n)) % n_cat
+    disliked = np.where(disliked == liked[:, 1], (disliked + 1) % n_cat, disliked)
+    disliked = np.where(disliked == first, (disliked + 1) % n_cat, disliked)
+    rows = np.arange(n)
+    strength = rng.uniform(*LIKE_LOGIT, (n, 3))
+    for k in range(2):
+        has = liked[:, k] >= 0
+        taste[rows[has], liked[has, k]] += strength[has, k]
+    has = rng.random(n) < DISLIKE
+    taste[rows[has], disliked[has]] -= strength[has, 2]
+    return taste, liked
 
 
 def _courses(config: WorldConfig, rng: np.random.Generator) -> dict[str, Any]:

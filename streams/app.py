@@ -3,10 +3,25 @@ made by the core packages (schemas, labels, models, scoring)."""
 
 from __future__ import annotations
 
-import faust
+import json
+import time
 
-from nearline.config import ACTIVITY, Settings
-from schemas import ACTIVITY_TOPICS, DeadLetter, RecordError, parse_activity
+import faust
+from aiokafka.partitioner import murmur2
+
+from labels import Labeller, MemberLabelState
+from labels.clock import IdleTimer, StreamClock
+from labels.shared import VideoStats, count_view, global_stats
+from nearline.config import ACTIVITY, CLOCK_TICKS, WATCH_VIEWS, Settings
+from schemas import (
+    ACTIVITY_ADAPTER,
+    ACTIVITY_TOPICS,
+    Autoplay,
+    DeadLetter,
+    Dismissal,
+    RecordError,
+    parse_activity,
+)
 
 settings = Settings.from_env()
 
@@ -43,9 +58,39 @@ def raw_topic(*names: str) -> faust.TopicT:
     )
 
 
+def raw_table(name: str, help: str, *, shared: bool = False) -> faust.TableT:
+    make = app.GlobalTable if shared else app.Table
+    # bytes key and value types make Faust's store and changelog use the raw codec
+    return make(name, key_type=bytes, value_type=bytes, partitions=settings.partitions, help=help)
+
+
 activity_in = raw_topic(*ACTIVITY_TOPICS)
 activity = raw_topic(ACTIVITY)
 deadletter = raw_topic("deadletter")
+labels_out = raw_topic("labels")
+watch_views = raw_topic(WATCH_VIEWS)
+clock_ticks = raw_topic(CLOCK_TICKS)
+label_input = raw_topic(ACTIVITY, CLOCK_TICKS)  # ticks land on the same partitions
+
+label_state = raw_table("label-state", "member_id -> MemberLabelState")
+watch_stats = raw_table(
+    "watch-stats", "course_id | *partition -> WatchStats (every worker)", shared=True
+)
+
+labeller = Labeller(
+    settings.autoplay_rule,
+    window_ms=int(settings.window_s * 1000),
+    lateness_ms=int(settings.lateness_s * 1000),
+    min_views=settings.min_views,
+)
+clocks: dict[int, StreamClock] = {}  # activity partition -> its event-time clock
+idle = IdleTimer(idle_s=settings.idle_s)
+KEEP_DAYS = labeller.rule.window_days + 2  # statistics days any threshold can still read
+
+
+async def dead_letter(msg: faust.types.Message, raw: bytes, error: str) -> None:
+    dead = DeadLetter.of(raw, msg.topic, msg.partition, msg.offset, error)
+    await deadletter.send(key=msg.key, value=dead.model_dump_json().encode())
 
 
 @app.agent(activity_in)
@@ -57,10 +102,96 @@ async def validate(stream: faust.StreamT) -> None:
         try:
             record = parse_activity(topic, msg.value, channels=settings.channels)
         except RecordError as error:
-            dead = DeadLetter.of(msg.value or b"", msg.topic, msg.partition, msg.offset, str(error))
-            await deadletter.send(key=msg.key, value=dead.model_dump_json().encode())
+            await dead_letter(msg, msg.value or b"", str(error))
             continue
         await activity.send(key=record.member_id.encode(), value=record.model_dump_json().encode())
+
+
+def _load(key: bytes) -> MemberLabelState:
+    raw = label_state.get(key)
+    return MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
+
+
+async def _emit(labels: list) -> None:
+    for label in labels:
+        await labels_out.send(key=label.member_id.encode(), value=label.model_dump_json().encode())
+
+
+async def _sweep(partition: int, watermark_ms: int) -> None:
+    """A new day on this partition: advance every member it holds (closes idle windows)."""
+    videos, everyone = VideoStats(watch_stats), global_stats(watch_stats, settings.partitions)
+    for key in list(label_state.keys()):
+        if (murmur2(key) & 0x7FFFFFFF) % settings.partitions != partition:
+            continue
+        state = _load(key)
+        labels = labeller.advance(state, watermark_ms, videos, everyone)
+        await _emit(labels)
+        label_state[key] = state.to_bytes()
+
+
+@app.agent(label_input)
+async def label(stream: faust.StreamT) -> None:
+    """Validated activity (keyed by member) -> labels; member state in `label-state`."""
+    async for event in stream.events():
+        msg = event.message
+        now = time.monotonic()
+        # No event-time hold near-line: a lagging source holds the watermark back until
+        # it has been silent in wall time (see labels.clock).
+        clock = clocks.setdefault(msg.partition, StreamClock(labeller.lateness_ms, None))
+        if msg.topic == settings.topic(CLOCK_TICKS):
+            idle.touch(msg.partition, None, now)
+            new_day = clock.tick(json.loads(msg.value)["ts"])
+        else:
+            record = ACTIVITY_ADAPTER.validate_json(msg.value)
+            if isinstance(record, Dismissal):
+                continue
+            idle.touch(msg.partition, record.kind, now)
+            new_day = clock.observe(record.kind, record.ts)
+            for source in idle.quiet(msg.partition, now):
+                new_day |= clock.quiet(source)
+            state = _load(msg.key)
+            videos = VideoStats(watch_stats)
+            everyone = global_stats(watch_stats, settings.partitions)
+            out = labeller.step(state, record, videos, everyone, clock.watermark_ms)
+            # Order matters without transactions: labels are queued before the state
+            # (after a crash they may repeat, never vanish; consumers dedupe them by
+            # impression_event_id), views after it (they may vanish, never count twice).
+            await _emit(out.labels)
+            label_state[msg.key] = state.to_bytes()
+            for reject in out.rejects:
+                await dead_letter(msg, msg.value, reject.reason)
+            if out.accepted and isinstance(record, Autoplay):
+                watch_views.send_soon(key=record.course_id.encode(), value=msg.value)
+        if new_day:
+            await _sweep(msg.partition, clock.watermark_ms)
+
+
+@app.agent(watch_views)
+async def count_views(stream: faust.StreamT) -> None:
+    """Accepted autoplays (keyed by course) -> video and global watch statistics."""
+    async for event in stream.events():
+        view = Autoplay.model_validate_json(event.message.value)
+        count_view(
+            watch_stats,
+            view.course_id,
+            event.message.partition,
+            view.watched_s,
+            view.ts,
+            KEEP_DAYS,
+        )
+
+
+@app.timer(interval=max(1.0, settings.idle_s / 2))
+async def tick_idle_partitions() -> None:
+    """Event time keeps passing on partitions where nothing arrives."""
+    mine = [
+        tp.partition
+        for tp in app.assignor.assigned_actives()
+        if tp.topic == settings.topic(ACTIVITY) and tp.partition in clocks
+    ]
+    for partition, passed_ms in idle.idle(mine, time.monotonic()):
+        ts = max(clocks[partition].newest.values()) + passed_ms
+        await clock_ticks.send(value=json.dumps({"ts": ts}).encode(), partition=partition)
 
 
 @app.page("/health")

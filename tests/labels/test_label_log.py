@@ -6,23 +6,42 @@ import json
 
 import pytest
 
-from labels import Labeller, LogLabeller, Reject, label_log, run_labels_cli
+from labels import Labeller, LogLabeller, MemberLabelState, Reject, label_log, run_labels_cli
+from labels.watchtime import WatchStats
 from replay.logs import EVENTS_FILE, write_records
 from schemas import Dismissal, Label
 from tests.labels.label_events import DAY, HOUR, MINUTE, T0, auto, click, imp
 
 
+def every_source(ts: int, member: str = "m2") -> list:
+    """An event of each labelled kind at `ts`, none of which makes a label."""
+    return [
+        imp(f"i-{ts}", ts, course="cx", member=member),
+        click(f"k-{ts}", ts, course="cy", member=member),
+        auto(f"a-{ts}", ts, 1.0, course="cy", member=member),
+    ]
+
+
 def test_log_clock_closes_an_idle_members_window_at_the_next_day():
     run = LogLabeller(Labeller("fixed:9"))
     assert run.feed(imp("i1", T0)) == []
-    [label] = run.feed(imp("i2", T0 + 2 * DAY, member="m2"))
+    labels = [x for e in every_source(T0 + 2 * DAY) for x in run.feed(e)]
+    assert [(x.impression_event_id, x.source) for x in labels] == [("i1", "timeout")]
+
+
+def test_a_source_not_seen_yet_holds_the_watermark_back_a_day():
+    run = LogLabeller(Labeller("fixed:9", lateness_ms=HOUR))
+    run.feed(imp("i1", T0))
+    assert run.feed(imp("i2", T0 + DAY + 2 * HOUR, member="m2")) == []  # no click yet
+    [label] = run.feed(imp("i3", T0 + 2 * DAY + 2 * HOUR, member="m2"))
     assert (label.impression_event_id, label.source) == ("i1", "timeout")
 
 
 def test_event_more_than_lateness_behind_the_log_clock_is_late():
     run = LogLabeller(Labeller("fixed:9", lateness_ms=HOUR))
     run.feed(imp("i1", T0))
-    run.feed(imp("i2", T0 + DAY, member="m2"))  # a new day: every member's watermark moves
+    for event in every_source(T0 + DAY):  # a new day: every member's watermark moves
+        run.feed(event)
     assert run.feed(imp("i3", T0 + DAY - HOUR)) == []
     [reject] = run.feed(imp("i4", T0 + DAY - HOUR - 1))
     assert isinstance(reject, Reject) and "late impression" in reject.reason
@@ -50,7 +69,9 @@ def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
         auto("a1", T0 + 4 * MINUTE, 30.0, course="c2"),
         Dismissal(event_id="d1", member_id="m1", course_id="c3", ts=T0 + 5 * MINUTE),
         imp("i4", T0 + 3 * HOUR, course="c4"),
-        click("k2", T0 + HOUR, course="c3"),  # 2 h behind: late
+        click("k3", T0 + 3 * HOUR, course="c9"),  # no impression: no label
+        auto("a2", T0 + 3 * HOUR, 1.0, course="c9"),
+        click("k2", T0 + HOUR, course="c3"),  # 2 h behind every source: late
     ]
     write_records(tmp_path / EVENTS_FILE, log)
     out = tmp_path / "labels.jsonl"
@@ -63,7 +84,7 @@ def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
         ("i4", "timeout"),
     ]
     assert counts == {
-        "events": 9,
+        "events": 11,
         "duplicates": 1,
         "rejects": 1,
         "click": 1,
@@ -78,3 +99,23 @@ def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
 def test_run_labels_cli_rejects_a_bad_rule_before_reading(tmp_path):
     with pytest.raises(ValueError, match="bad autoplay rule 'fixed:'"):
         run_labels_cli(tmp_path / "missing", "fixed:", tmp_path / "out.jsonl", progress=False)
+
+
+def test_a_source_running_hours_ahead_of_another_changes_no_label():
+    """A consumer may deliver a topic's backlog long before another's: impressions of
+    eight hours first, then their clicks. The watermark waits for the lagging source."""
+    impressions = [imp(f"i{n}", T0 + n * HOUR, course=f"c{n}") for n in range(8)]
+    clicks = [click(f"k{n}", T0 + n * HOUR + MINUTE, course=f"c{n}") for n in range(0, 8, 2)]
+    in_order = sorted([*impressions, *clicks], key=lambda e: e.ts)
+    skewed = [*impressions, *clicks]
+
+    def labels(log):
+        out = label_log(log, Labeller("fixed:9", lateness_ms=HOUR), close_open=True)
+        return sorted((x.impression_event_id, x.source) for x in out)
+
+    assert labels(skewed) == labels(in_order)
+    assert [s for _, s in labels(skewed)].count("click") == 4
+    per_member = Labeller("fixed:9", lateness_ms=HOUR)  # a member-only clock would reject
+    state = MemberLabelState()
+    rejects = [r for e in skewed for r in per_member.step(state, e, {}, WatchStats()).rejects]
+    assert len(rejects) == 3, "without the stream clock, clicks > 1 h behind are late"

@@ -78,14 +78,20 @@ def test_stream_from_one_entity_converges_to_the_batch_coefficients(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_stream_with_correlated_features_converges_to_the_batch_predictions(seed):
-    """With a bias column overlapping the one-hots the diagonal posterior cannot separate
-    them (the split of bias vs one-hot differs), but predicted probabilities stay within
-    0.05 of the batch model on every example."""
+def test_stream_with_correlated_features_converges_to_the_batch_coefficients(seed):
+    """A bias column overlapping the one-hots (x_c's layout) makes the raw split between
+    bias and one-hots a matter of the prior, and the diagonal posterior splits it otherwise
+    than the batch MAP (raw coefficients differ by up to ~0.2). What the data identify is
+    the centred one-hot block (contrasts between categories) and the level (bias + block
+    mean); together they give every logit, and both land near the batch MAP."""
     rng = np.random.default_rng(seed)
     X = np.hstack([np.ones((3000, 1)), np.eye(5)[rng.integers(5, size=3000)]])
     online, batch = stream_and_batch(X, seed)
-    assert np.max(np.abs(sigmoid(X @ online) - sigmoid(X @ batch))) < 0.05
+    for theta in (online, batch):
+        theta[0] += theta[1:].mean()  # level
+        theta[1:] -= theta[1:].mean()  # contrasts
+    assert np.max(np.abs(online[1:] - batch[1:])) < 0.03
+    assert abs(online[0] - batch[0]) < 0.1
 
 
 def test_precision_fades_toward_the_prior_with_the_half_life():

@@ -1,0 +1,85 @@
+"""Video and global watch-time statistics as workers share them.
+
+Autoplays are counted on the partition of their course: per video under the course id,
+and into a per-partition partial of the global statistics under `*<partition>`, so each
+key has exactly one writer. Every worker reads the whole table (a global table); the
+global statistics are the sum of the partials. Thresholds read only completed days,
+so a short propagation lag changes nothing (see `labels.labeller`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from functools import lru_cache
+
+from labels.watchtime import WatchStats, day_of
+
+GLOBAL_PREFIX = "*"
+
+
+def partial_key(partition: int) -> str:
+    return f"{GLOBAL_PREFIX}{partition}"
+
+
+def count_view(
+    table: MutableMapping[str, bytes],
+    course_id: str,
+    partition: int,
+    watched_s: float,
+    ts_ms: int,
+    keep_days: int,
+) -> None:
+    """Add one accepted autoplay to its video's and its partition's global statistics,
+    forgetting days that no window of `keep_days` can read any more."""
+    for key in (course_id, partial_key(partition)):
+        raw = table.get(key)
+        stats = WatchStats.from_bytes(raw) if raw else WatchStats()
+        stats.add(watched_s, ts_ms)
+        stats.prune(day_of(ts_ms) - keep_days)
+        table[key] = stats.to_bytes()
+
+
+@lru_cache(maxsize=8192)
+def _decode(raw: bytes) -> WatchStats:
+    return WatchStats.from_bytes(raw)
+
+
+class VideoStats(Mapping[str, WatchStats]):
+    """Per-video statistics decoded from the shared table; unchanged bytes decode once.
+
+    >>> table = {}
+    >>> count_view(table, "c1", 0, 12.0, 1767225600000, keep_days=32)
+    >>> VideoStats(table)["c1"].views(day=20455, window_days=30)
+    1
+    >>> global_stats(table, partitions=2).views(day=20455, window_days=30)
+    1
+    """
+
+    def __init__(self, table: Mapping[str, bytes]) -> None:
+        self.table = table
+
+    def __getitem__(self, course_id: str) -> WatchStats:
+        raw = self.table.get(course_id)
+        if raw is None:
+            raise KeyError(course_id)
+        return _decode(raw)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self.table if not k.startswith(GLOBAL_PREFIX))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@lru_cache(maxsize=64)
+def _merge(partials: tuple[bytes, ...]) -> WatchStats:
+    merged = WatchStats()
+    for raw in partials:
+        merged.merge(_decode(raw))
+    return merged
+
+
+def global_stats(table: Mapping[str, bytes], partitions: int) -> WatchStats:
+    """The sum of every partition's partial; recomputed only when a partial changed."""
+    partials = (table.get(partial_key(p)) for p in range(partitions))
+    return _merge(tuple(raw for raw in partials if raw))
