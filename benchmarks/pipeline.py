@@ -3,8 +3,9 @@
     python benchmarks/pipeline.py --members 5000 --courses 500 --days 7
 
 Prints: seconds to start the local broker (when none is configured), events/s that
-`nearline replay` publishes, and events/s one worker validates (from the first
-published event to the worker's committed offsets reaching the end of every input).
+`nearline replay` publishes, and events/s one worker validates and labels (from the
+first published event to the worker's committed offsets reaching the end of every
+input and of the internal activity topic).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from nearline.broker import any_broker
+from nearline.config import ACTIVITY
 from nearline.supervise import isolated_settings, running_worker, wait_until
 from nearline.topics import group_caught_up
 from replay.publish import publish_log
@@ -41,11 +43,11 @@ def main() -> None:
                 published = publish_log(work / "w", settings, progress=False)
                 publish_s = time.perf_counter() - t0
                 n = sum(published[t] for t in ACTIVITY_TOPICS)
-                inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]
+                inputs = [settings.topic(t) for t in (*ACTIVITY_TOPICS, ACTIVITY)]
                 wait_until(
                     lambda: group_caught_up(bootstrap, settings.app_id, inputs),
                     600,
-                    "validation to finish",
+                    "the worker to finish",
                     interval_s=0.5,
                 )
                 total_s = time.perf_counter() - t0
@@ -54,7 +56,7 @@ def main() -> None:
         " events"
     )
     print(f"replay publish: {n} events in {publish_s:.1f} s = {n / publish_s:,.0f} events/s")
-    print(f"validation (1 worker): {n / total_s:,.0f} events/s end to end ({total_s:.1f} s)")
+    print(f"worker (validate + label): {n / total_s:,.0f} events/s end to end ({total_s:.1f} s)")
 
 
 if __name__ == "__main__":
