@@ -142,6 +142,15 @@ def _kafka_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic-prefix", help="prefix of every topic name")
 
 
+def _world_flags(
+    p: argparse.ArgumentParser, *, members: int, courses: int, days: int, seed: int
+) -> None:
+    p.add_argument("--members", type=_positive_int, default=members)
+    p.add_argument("--courses", type=_positive_int, default=courses)
+    p.add_argument("--days", type=_positive_int, default=days)
+    p.add_argument("--seed", type=int, default=seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nearline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,10 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_kafka)
 
     p = sub.add_parser("simulate", help="write a synthetic world with planted structure")
-    p.add_argument("--members", type=_positive_int, default=2000)
-    p.add_argument("--courses", type=_positive_int, default=300)
-    p.add_argument("--days", type=_positive_int, default=14)
-    p.add_argument("--seed", type=int, default=0)
+    _world_flags(p, members=2000, courses=300, days=14, seed=0)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_simulate)
@@ -198,10 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("demo", help="broker, simulated world, worker, replay: end to end")
-    p.add_argument("--members", type=_positive_int, default=500)
-    p.add_argument("--courses", type=_positive_int, default=200)
-    p.add_argument("--days", type=_positive_int, default=7)
-    p.add_argument("--seed", type=int, default=7)
+    _world_flags(p, members=500, courses=200, days=7, seed=7)
     p.add_argument("--workdir", type=Path, default=Path("var") / "demo")
     p.set_defaults(func=cmd_demo)
     return parser
