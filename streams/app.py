@@ -22,8 +22,10 @@ from schemas import (
     RecordError,
     parse_activity,
 )
+from streams.recovery import seek_before_resuming
 
 settings = Settings.from_env()
+seek_before_resuming()
 
 
 def broker_url(bootstrap: str) -> str:
