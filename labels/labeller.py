@@ -101,6 +101,13 @@ class Labeller:
         self.lateness_ms = lateness_ms
         self.min_views = min_views
 
+    @property
+    def keep_days(self) -> int:
+        """Days of video/global statistics any threshold can still read: the rule's window
+        plus two, as an idle member's autoplay may be processed up to a day after its
+        stream's clock passed it (at the next daily sweep)."""
+        return self.rule.window_days + 2
+
     def step(
         self,
         state: MemberLabelState,

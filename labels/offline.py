@@ -30,10 +30,6 @@ from labels.watchtime import DAY_MS, WatchStats, day_of
 from replay.logs import read_events
 from schemas import AnyActivity, Autoplay, Dismissal, Label
 
-# Days of video/global statistics kept beyond the rule's window: an idle member's autoplay
-# may be processed up to a day after the log clock passed it (at the next daily advance).
-SPARE_DAYS = 2
-
 
 class LogLabeller:
     """All labelling state of one offline run, fed one event at a time.
@@ -74,7 +70,7 @@ class LogLabeller:
         results: list[Label | Reject] = [*out.labels, *out.rejects]
         if new_day:
             results += self._advance_all(wm)
-            oldest = day_of(wm) - self.labeller.rule.window_days - SPARE_DAYS
+            oldest = day_of(wm) - self.labeller.keep_days
             for stats in (*self.videos.values(), self.everyone):
                 stats.prune(oldest)
         self._count(results)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from nearline.broker import any_broker
 from nearline.config import ACTIVITY, Settings
 from nearline.supervise import running_worker, wait_until
-from nearline.topics import end_offsets, group_caught_up, read_topic
+from nearline.topics import group_caught_up, read_topic, topic_size
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
 from schemas import ACTIVITY_TOPICS
@@ -25,10 +25,6 @@ REPLAY_RATE = 300.0  # events/s
 
 def _say(step: str) -> None:
     print(f"==> {step}", flush=True)
-
-
-def _total(bootstrap: str, topic: str) -> int:
-    return sum(end_offsets(bootstrap, topic).values())
 
 
 def run_demo(args: argparse.Namespace) -> None:
@@ -57,8 +53,8 @@ def run_demo(args: argparse.Namespace) -> None:
                 "the worker to catch up",
                 interval_s=1.0,
             )
-            valid = _total(bootstrap, settings.topic(ACTIVITY))
-            dead = _total(bootstrap, settings.topic("deadletter"))
+            valid = topic_size(bootstrap, settings.topic(ACTIVITY))
+            dead = topic_size(bootstrap, settings.topic("deadletter"))
             sent = sum(published[t] for t in ACTIVITY_TOPICS)
             labels = read_topic(bootstrap, settings.topic("labels"))
             sources = Counter(json.loads(r.value)["source"] for r in labels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+from aiokafka.partitioner import murmur2
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -47,6 +48,17 @@ def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
         return consumer.end_offsets(partitions) if partitions else {}
     finally:
         consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records ever written to `topic` (the sum of its partitions' end offsets)."""
+    return sum(end_offsets(bootstrap, topic).values())
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives `key`: what every
+    producer here uses, so tables and topics keyed alike are co-partitioned."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def read_topic(bootstrap: str, topic: str) -> list:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from schemas import AnyActivity, Course, Member
+from schemas import ACTIVITY_ADAPTER, ACTIVITY_TOPICS, AnyActivity, Course, Member
 from schemas.parse import describe
 
 COURSES_FILE = "courses.jsonl"
@@ -30,13 +30,8 @@ TRUTH_FILE = "truth.json"
 
 # Activity `kind` -> contract topic name.
 KIND_TOPICS: dict[str, str] = {
-    "impression": "impressions",
-    "click": "clicks",
-    "autoplay": "autoplays",
-    "dismissal": "dismissals",
+    model.model_fields["kind"].default: topic for topic, model in ACTIVITY_TOPICS.items()
 }
-
-EVENT = TypeAdapter(Annotated[AnyActivity, Field(discriminator="kind")])
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -55,7 +50,7 @@ def write_records(path: Path, records: Iterable[BaseModel]) -> int:
     return n
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines with their 1-based number, newline stripped."""
     with path.open("rb") as f:
         for lineno, line in enumerate(f, 1):
@@ -65,7 +60,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _validated(path: Path, validate: Any) -> Iterator[Any]:
-    for lineno, line in _lines(path):
+    for lineno, line in lines(path):
         try:
             yield validate(line)
         except ValidationError as e:
@@ -88,7 +83,7 @@ def read_members(log_dir: str | Path) -> list[Member]:
 
 def read_events(log_dir: str | Path) -> Iterator[AnyActivity]:
     """Activity records in arrival order, validated one line at a time (streaming)."""
-    return _validated(Path(log_dir) / EVENTS_FILE, EVENT.validate_json)
+    return _validated(Path(log_dir) / EVENTS_FILE, ACTIVITY_ADAPTER.validate_json)
 
 
 def iter_raw_events(log_dir: str | Path) -> Iterator[tuple[str, bytes]]:
@@ -99,7 +94,7 @@ def iter_raw_events(log_dir: str | Path) -> Iterator[tuple[str, bytes]]:
     simulator writes start with `{"kind":"<kind>",`, others are parsed to find it.
     """
     path = Path(log_dir) / EVENTS_FILE
-    for lineno, line in _lines(path):
+    for lineno, line in lines(path):
         kind = _kind(line)
         if kind not in KIND_TOPICS:
             raise LogError(f"{path}:{lineno}: unknown or missing kind {kind!r}")

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from nearline.config import Settings
 from nearline.topics import ensure_topics
-from replay.logs import COURSES_FILE, EVENTS_FILE, MEMBERS_FILE, iter_raw_events
+from replay.logs import COURSES_FILE, EVENTS_FILE, MEMBERS_FILE, iter_raw_events, lines
 
 
 class Pacer:
@@ -58,11 +58,8 @@ class Pacer:
 
 
 def _keyed_lines(path: Path, key_field: str) -> Iterator[tuple[bytes, bytes]]:
-    with path.open("rb") as f:
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield str(json.loads(line)[key_field]).encode(), line
+    for _, line in lines(path):
+        yield str(json.loads(line)[key_field]).encode(), line
 
 
 def _activity(log_dir: Path) -> Iterator[tuple[str, bytes, int, bytes]]:

@@ -7,12 +7,12 @@ import json
 import time
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from labels import Labeller, MemberLabelState
 from labels.clock import IdleTimer, StreamClock
 from labels.shared import VideoStats, count_view, global_stats
 from nearline.config import ACTIVITY, CLOCK_TICKS, WATCH_VIEWS, Settings
+from nearline.topics import partition_of
 from schemas import (
     ACTIVITY_ADAPTER,
     ACTIVITY_TOPICS,
@@ -87,7 +87,6 @@ labeller = Labeller(
 )
 clocks: dict[int, StreamClock] = {}  # activity partition -> its event-time clock
 idle = IdleTimer(idle_s=settings.idle_s)
-KEEP_DAYS = labeller.rule.window_days + 2  # statistics days any threshold can still read
 
 
 async def dead_letter(msg: faust.types.Message, raw: bytes, error: str) -> None:
@@ -123,7 +122,7 @@ async def _sweep(partition: int, watermark_ms: int) -> None:
     """A new day on this partition: advance every member it holds (closes idle windows)."""
     videos, everyone = VideoStats(watch_stats), global_stats(watch_stats, settings.partitions)
     for key in list(label_state.keys()):
-        if (murmur2(key) & 0x7FFFFFFF) % settings.partitions != partition:
+        if partition_of(key, settings.partitions) != partition:
             continue
         state = _load(key)
         labels = labeller.advance(state, watermark_ms, videos, everyone)
@@ -137,16 +136,20 @@ async def label(stream: faust.StreamT) -> None:
     async for event in stream.events():
         msg = event.message
         now = time.monotonic()
-        # No event-time hold near-line: a lagging source holds the watermark back until
-        # it has been silent in wall time (see labels.clock).
-        clock = clocks.setdefault(msg.partition, StreamClock(labeller.lateness_ms, None))
-        if msg.topic == settings.topic(CLOCK_TICKS):
-            idle.touch(msg.partition, None, now)
-            new_day = clock.tick(json.loads(msg.value)["ts"])
-        else:
+        record = None
+        if msg.topic != settings.topic(CLOCK_TICKS):
             record = ACTIVITY_ADAPTER.validate_json(msg.value)
             if isinstance(record, Dismissal):
                 continue
+        clock = clocks.get(msg.partition)
+        if clock is None:
+            # No event-time hold near-line: a lagging source holds the watermark back
+            # until it has been silent in wall time (see labels.clock).
+            clock = clocks[msg.partition] = StreamClock(labeller.lateness_ms, None)
+        if record is None:
+            idle.touch(msg.partition, None, now)
+            new_day = clock.tick(json.loads(msg.value)["ts"])
+        else:
             idle.touch(msg.partition, record.kind, now)
             new_day = clock.observe(record.kind, record.ts)
             for source in idle.quiet(msg.partition, now):
@@ -179,7 +182,7 @@ async def count_views(stream: faust.StreamT) -> None:
             event.message.partition,
             view.watched_s,
             view.ts,
-            KEEP_DAYS,
+            labeller.keep_days,
         )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from labels import Labeller, LogLabeller, MemberLabelState, Reject, label_log, run_labels_cli
@@ -93,7 +91,6 @@ def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
         "positives": 2,
         "negatives": 2,
     }
-    assert json.loads(out.read_text().splitlines()[0])["rule"] in {"click", "fixed:9", "timeout"}
 
 
 def test_run_labels_cli_rejects_a_bad_rule_before_reading(tmp_path):

@@ -15,13 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from aiokafka.partitioner import murmur2
 from kafka import KafkaProducer
 
 from labels import Labeller, LogLabeller
 from nearline.config import ACTIVITY, Settings
 from nearline.supervise import isolated_settings, running_worker, wait_until
-from nearline.topics import end_offsets, read_topic
+from nearline.topics import partition_of, read_topic, topic_size
 from replay.logs import read_events
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
@@ -50,7 +49,7 @@ def _closing_events(settings: Settings, last_ts: int) -> list:
     n = 0
     while len(members) < settings.partitions:
         member = f"closer{n}"
-        members.setdefault((murmur2(member.encode()) & 0x7FFFFFFF) % settings.partitions, member)
+        members.setdefault(partition_of(member.encode(), settings.partitions), member)
         n += 1
     events = []
     for member in members.values():
@@ -80,7 +79,7 @@ def _publish(settings: Settings, events: list) -> None:
     producer.close()
 
 
-def _offline(world: Path, settings: Settings, closing: list) -> Counter:
+def _offline(events: list, settings: Settings) -> Counter:
     labeller = Labeller(
         settings.autoplay_rule,
         window_ms=int(settings.window_s * 1000),
@@ -88,14 +87,14 @@ def _offline(world: Path, settings: Settings, closing: list) -> Counter:
         min_views=settings.min_views,
     )
     run = LogLabeller(labeller)
-    results = [r for e in [*read_events(world), *closing] for r in run.feed(e)]
+    results = [r for e in events for r in run.feed(e)]
     results += run.finish()
     return Counter(r.model_dump_json() for r in results if isinstance(r, Label))
 
 
 def _online(settings: Settings, expected: int) -> Counter:
     wait_until(
-        lambda: sum(end_offsets(settings.bootstrap, settings.topic("labels")).values()) >= expected,
+        lambda: topic_size(settings.bootstrap, settings.topic("labels")) >= expected,
         90,
         f"{expected} labels",
     )
@@ -108,17 +107,16 @@ def _finish(world: Path, settings: Settings) -> tuple[Counter, Counter]:
 
     Waits on outputs, not on committed offsets: Faust may leave a partition's commit
     behind after a handover (faust-streaming#318) although its records were processed."""
-    lines = sum(1 for _ in read_events(world))
+    events = list(read_events(world))
     activity = settings.topic(ACTIVITY)
     wait_until(
-        lambda: sum(end_offsets(settings.bootstrap, activity).values()) >= lines,
+        lambda: topic_size(settings.bootstrap, activity) >= len(events),
         120,
         "every line of the log on the activity topic",
     )
-    last_ts = max(e.ts for e in read_events(world))
-    closing = _closing_events(settings, last_ts)
+    closing = _closing_events(settings, max(e.ts for e in events))
     _publish(settings, closing)
-    expected = _offline(world, settings, closing)
+    expected = _offline([*events, *closing], settings)
     return expected, _online(settings, sum(expected.values()))
 
 
