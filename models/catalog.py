@@ -61,9 +61,6 @@ class Catalog:
     def row(self, course_id: str) -> int:
         return self.index[course_id]
 
-    def rows(self, course_ids: Iterable[str]) -> np.ndarray:
-        return np.fromiter((self.index[c] for c in course_ids), np.intp)
-
     def upsert_many(self, courses: Iterable[Course]) -> None:
         """Add or replace courses in one reallocation (a catalog load or a batch of updates)."""
         new = list({c.course_id: c for c in courses}.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -107,13 +108,9 @@ class FeatureSpec:
             *(f"skill_cluster:{k}" for k in range(self.skill_buckets)),
         )
 
-    @property
-    def x_mc_names(self) -> tuple[str, ...]:
-        return MC_NAMES
-
-    @property
+    @cached_property
     def dims(self) -> tuple[int, int, int]:
-        """(d_c, d_m, d_mc)."""
+        """(d_c, d_m, d_mc); cached, as every course and member vector asks for it."""
         return len(self.x_c_names), len(self.x_m_names), len(MC_NAMES)
 
     def category_index(self, category: str) -> int:

@@ -24,7 +24,7 @@ from models.examples import Examples, FeatureState, build_examples
 from models.features import Profile
 from models.glmix import GLMixModel, RandomEffects
 from models.newton import fit_entities, group, newton
-from models.posterior import L2_RANDOM_EFFECT
+from models.posterior import L2_RANDOM_EFFECT, sigmoid
 from models.spec import FeatureSpec
 from schemas import Course, Label, Member
 
@@ -43,7 +43,7 @@ def row_dots(table: np.ndarray, table_row: np.ndarray, coef: np.ndarray, entity:
 
 def quality(y: np.ndarray, logits: np.ndarray) -> dict[str, float]:
     """AUC and mean log-loss of logits against 0/1 labels."""
-    p = 1.0 / (1.0 + np.exp(-logits))
+    p = sigmoid(logits)
     return {"auc": float(roc_auc_score(y, logits)), "log_loss": float(log_loss(y, p))}
 
 
@@ -182,12 +182,6 @@ def train_from_labels(
     return model
 
 
-def read_labels(path: str | Path) -> list[Label]:
-    """Labels from a JSONL file, one `Label` per non-empty line."""
-    with open(path, encoding="utf-8") as f:
-        return [Label.model_validate_json(line) for line in f if line.strip()]
-
-
 def run_train_cli(
     labels_path: str | Path,
     log_dir: str | Path | None,
@@ -200,9 +194,9 @@ def run_train_cli(
 ) -> dict[str, Any]:
     """`nearline train LABELS --out MODEL_DIR`: courses and members come from the recorded
     logs in `log_dir` unless given; returns the artifact's data summary and metrics."""
-    if courses is None or members is None:
-        from replay.logs import read_courses, read_members  # the recorder's reader
+    from replay.logs import read_courses, read_labels, read_members  # the recorder's readers
 
+    if courses is None or members is None:
         courses = read_courses(log_dir) if courses is None else courses
         members = read_members(log_dir) if members is None else members
     model = train_from_labels(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import ACTIVITY_ADAPTER, ACTIVITY_TOPICS, AnyActivity, Course, Member
+from schemas import ACTIVITY_ADAPTER, ACTIVITY_TOPICS, AnyActivity, Course, Label, Member
 from schemas.parse import describe
 
 COURSES_FILE = "courses.jsonl"
@@ -79,6 +79,11 @@ def read_courses(log_dir: str | Path) -> list[Course]:
 def read_members(log_dir: str | Path) -> list[Member]:
     """Every member in the profile file."""
     return _read_models(Path(log_dir) / MEMBERS_FILE, Member)
+
+
+def read_labels(path: str | Path) -> list[Label]:
+    """Labels from a JSONL file (`nearline labels` output), one per non-empty line."""
+    return _read_models(Path(path), Label)
 
 
 def read_events(log_dir: str | Path) -> Iterator[AnyActivity]:

@@ -30,7 +30,7 @@ def test_masked_padding_rows_do_not_count():
     X, y, offset, theta, l2 = stacked_problem()
     mask = np.ones(y.shape)
     mask[:, 5:] = 0.0
-    g, H = gradient_hessian(theta, X * mask[..., None], y, offset, l2, mask)
+    g, H = gradient_hessian(theta, X, y, offset, l2, mask)
     g_cut, H_cut = gradient_hessian(theta, X[:, :5], y[:, :5], offset[:, :5], l2)
     np.testing.assert_allclose(g, g_cut)
     np.testing.assert_allclose(H, H_cut)

@@ -88,8 +88,10 @@ def test_artifact_round_trip_scores_bit_exactly(tmp_path, records):
         np.arange(len(catalog)),
     )
     ts = labels[-1].label_ts
-    before = Scorer(model, catalog).logits(*args, ts, model.members.mean[0])
-    after = Scorer(loaded, catalog).logits(*args, ts, loaded.members.mean[0])
+    before = Scorer(model, catalog).logits(
+        *args, ts, model.members.posterior(member.member_id).mean
+    )
+    after = Scorer(loaded, catalog).logits(*args, ts, alpha.mean)
     np.testing.assert_array_equal(before, after)
 
 
