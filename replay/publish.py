@@ -22,6 +22,7 @@ from tqdm import tqdm
 from nearline.config import Settings
 from nearline.topics import ensure_topics
 from replay.logs import COURSES_FILE, EVENTS_FILE, MEMBERS_FILE, iter_raw_events, lines
+from schemas import to_epoch_ms
 
 
 class Pacer:
@@ -62,11 +63,16 @@ def _keyed_lines(path: Path, key_field: str) -> Iterator[tuple[bytes, bytes]]:
         yield str(json.loads(line)[key_field]).encode(), line
 
 
-def _activity(log_dir: Path) -> Iterator[tuple[str, bytes, int, bytes]]:
-    """(topic, key, ts, value) of each event; the value bytes are passed through as read."""
+def _activity(log_dir: Path) -> Iterator[tuple[str, bytes | None, int | None, bytes]]:
+    """(topic, key, ts, value) of each event, the value bytes passed through as read. A
+    record without a usable member_id or ts still goes out, unkeyed and unpaced, so that
+    the worker dead-letters it with the reason, as it would from a live producer."""
     for topic, raw in iter_raw_events(log_dir):
-        record = json.loads(raw)
-        yield topic, str(record["member_id"]).encode(), int(record["ts"]), raw
+        try:
+            record = json.loads(raw)
+            yield topic, str(record["member_id"]).encode(), to_epoch_ms(record["ts"]), raw
+        except (ValueError, KeyError, TypeError):
+            yield topic, None, None, raw
 
 
 def publish_log(
@@ -102,7 +108,8 @@ async def _publish(log_dir: Path, settings: Settings, pacer: Pacer, progress: bo
                 counts[topic] += 1
         events = tqdm(_activity(log_dir), desc="replay", unit="ev", disable=not progress)
         for topic, key, ts, value in events:
-            await pacer.wait(ts)
+            if ts is not None:
+                await pacer.wait(ts)
             await producer.send(settings.topic(topic), key=key, value=value)
             counts[topic] += 1
         await producer.flush()
