@@ -41,6 +41,7 @@ class Catalog:
     def __init__(self, spec: FeatureSpec, courses: Iterable[Course] = ()):
         self.spec = spec
         self.ids: list[str] = []
+        self.titles: list[str] = []  # for reasons ("Because you watched <title>")
         self.index: dict[str, int] = {}
         d_c = spec.dims[0]
         self.x_c = np.zeros((0, d_c))
@@ -70,6 +71,7 @@ class Catalog:
             for i, c in enumerate(added):
                 self.index[c.course_id] = n0 + i
                 self.ids.append(c.course_id)
+                self.titles.append(c.title)
             self._grow(len(added))
             self.keys[n0:] = [course_key(c.course_id) for c in added]
             self.ctr_logit[n0:] = self._logit(self.spec.ctr_prior)
@@ -96,6 +98,7 @@ class Catalog:
             setattr(self, name, np.concatenate([a, np.zeros((k, *a.shape[1:]), a.dtype)]))
 
     def _write(self, row: int, c: Course) -> None:
+        self.titles[row] = c.title
         self.x_c[row] = self.spec.course_vector(c)
         self.skills[row] = self.spec.skill_vector(c.skills)
         self.category[row] = self.spec.category_index(c.category)

@@ -117,3 +117,15 @@ class GLMixModel:
                 RandomEffects(a["course_ids"].tolist(), a["course_mean"], a["course_precision"]),
                 meta,
             )
+
+
+def newest_artifact(path: str | Path) -> Path:
+    """`path` if it is an artifact, else its newest artifact sub-folder by name (versions
+    written as v0001, v0002, ... or timestamps sort in release order)."""
+    path = Path(path)
+    if (path / META).exists():
+        return path
+    versions = sorted(p for p in path.glob("*") if (p / META).exists())
+    if not versions:
+        raise ArtifactError(f"{path} holds no GLMix model (no {META} in it or its sub-folders)")
+    return versions[-1]

@@ -59,11 +59,18 @@ class Scorer:
         self._cover_catalog()
         self.betas[self.catalog.row(course_id)] = mean
 
+    def beta(self, row: int) -> np.ndarray:
+        """The current beta_c of a catalog row (zeros for a course without a model)."""
+        self._cover_catalog()
+        return self.betas[row]
+
     def _cover_catalog(self) -> None:
-        """Zero rows (no model yet) for courses added to the catalog since binding."""
-        missing = len(self.catalog) - len(self.betas)
-        if missing > 0:
-            self.betas = np.vstack([self.betas, np.zeros((missing, self.betas.shape[1]))])
+        """Rows for courses added to the catalog since binding: the batch model's beta_c,
+        zero for a course it has no model of."""
+        n = len(self.betas)
+        if len(self.catalog) > n:
+            added = self.model.courses.matrix(self.catalog.ids[n:])
+            self.betas = np.vstack([self.betas, added])
 
     def logits(
         self,

@@ -127,6 +127,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "NEARLINE_APP_ID": getattr(args, "app_id", None),
         "NEARLINE_WEB_PORT": getattr(args, "web_port", None),
         "NEARLINE_DATA_DIR": getattr(args, "data_dir", None),
+        "NEARLINE_MODEL_DIR": getattr(args, "model", None),
     }
     for name, value in overrides.items():
         if value is not None:
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-id")
     p.add_argument("--web-port", type=_positive_int)
     p.add_argument("--data-dir", type=Path)
+    p.add_argument("--model", type=Path, help="GLMix artifact, or a folder of versions")
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=cmd_worker)
 

@@ -11,10 +11,20 @@ from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS
 ACTIVITY = "activity"  # internal: validated activity of every kind, keyed by member_id
 WATCH_VIEWS = "watch-views"  # internal: accepted autoplays, keyed by course_id
 CLOCK_TICKS = "clock-ticks"  # internal: event time for idle activity partitions
+MEMBER_UPDATES = "member-updates"  # internal: dismissals and rescore requests, by member_id
+COURSE_LABELS = "course-labels"  # internal: labels' course halves, keyed by course_id
+COURSE_EFFECTS = "course-effects"  # internal: beta_c + popularity per course (every worker)
 CATALOG_TOPICS = ("courses", "members")
 OUTPUT_TOPICS = ("labels", "recommendations", "deadletter")
-INTERNAL_TOPICS = (ACTIVITY, WATCH_VIEWS, CLOCK_TICKS)
-COMPACTED_TOPICS = frozenset({"courses", "members", "recommendations"})
+INTERNAL_TOPICS = (
+    ACTIVITY,
+    WATCH_VIEWS,
+    CLOCK_TICKS,
+    MEMBER_UPDATES,
+    COURSE_LABELS,
+    COURSE_EFFECTS,
+)
+COMPACTED_TOPICS = frozenset({"courses", "members", "recommendations", COURSE_EFFECTS})
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,11 @@ class Settings:
     lateness_s: float = 3_600.0
     min_views: int = 20
     idle_s: float = 30.0
+    model_dir: Path | None = None  # an artifact, or a folder of versioned artifacts
+    treatments: str = ""  # JSON {channel: {variant: share}}; default: glmix everywhere
+    top_k: int = 20
+    rescore_ms: float = 100.0  # debounce: a member's changes within this are scored once
+    rescore_batch: int = 200  # at most this many rescores requested per debounce period
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -59,6 +74,11 @@ class Settings:
             lateness_s=float(env.get("NEARLINE_LATENESS_S", d.lateness_s)),
             min_views=int(env.get("NEARLINE_MIN_VIEWS", d.min_views)),
             idle_s=float(env.get("NEARLINE_IDLE_S", d.idle_s)),
+            model_dir=Path(env["NEARLINE_MODEL_DIR"]) if env.get("NEARLINE_MODEL_DIR") else None,
+            treatments=env.get("NEARLINE_TREATMENTS", d.treatments),
+            top_k=int(env.get("NEARLINE_TOP_K", d.top_k)),
+            rescore_ms=float(env.get("NEARLINE_RESCORE_MS", d.rescore_ms)),
+            rescore_batch=int(env.get("NEARLINE_RESCORE_BATCH", d.rescore_batch)),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -78,6 +98,11 @@ class Settings:
             "NEARLINE_LATENESS_S": str(self.lateness_s),
             "NEARLINE_MIN_VIEWS": str(self.min_views),
             "NEARLINE_IDLE_S": str(self.idle_s),
+            "NEARLINE_MODEL_DIR": "" if self.model_dir is None else str(self.model_dir),
+            "NEARLINE_TREATMENTS": self.treatments,
+            "NEARLINE_TOP_K": str(self.top_k),
+            "NEARLINE_RESCORE_MS": str(self.rescore_ms),
+            "NEARLINE_RESCORE_BATCH": str(self.rescore_batch),
         }
 
     def topic(self, name: str) -> str:

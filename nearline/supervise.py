@@ -47,12 +47,23 @@ class Worker:
     log: Path
 
     def get(self, path: str) -> tuple[int, dict]:
+        """(status, JSON body) of a GET on the worker's web server."""
+        status, body = self.fetch(path)
+        return status, json.loads(body)
+
+    def text(self, path: str) -> str:
+        status, body = self.fetch(path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {status}")
+        return body.decode()
+
+    def fetch(self, path: str) -> tuple[int, bytes]:
         url = f"http://127.0.0.1:{self.settings.web_port}{path}"
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status, json.loads(response.read())
+                return response.status, response.read()
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+            return e.code, e.read()
 
     def healthy(self) -> bool:
         if self.proc.poll() is not None:

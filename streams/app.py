@@ -11,12 +11,14 @@ import faust
 from labels import Labeller, MemberLabelState
 from labels.clock import IdleTimer, StreamClock
 from labels.shared import VideoStats, count_view, global_stats
-from nearline.config import ACTIVITY, CLOCK_TICKS, WATCH_VIEWS, Settings
+from nearline.config import ACTIVITY, CLOCK_TICKS, MEMBER_UPDATES, WATCH_VIEWS, Settings
+from nearline.metrics import Metrics
 from nearline.topics import partition_of
 from schemas import (
     ACTIVITY_ADAPTER,
     ACTIVITY_TOPICS,
     Autoplay,
+    Click,
     DeadLetter,
     Dismissal,
     RecordError,
@@ -41,6 +43,7 @@ app = faust.App(
     topic_partitions=settings.partitions,
     web_host=settings.web_host,
     web_port=settings.web_port,
+    canonical_url=f"http://{settings.web_host}:{settings.web_port}",  # readers are routed here
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     # Batches, not one request per record: agents forward every record they consume.
@@ -60,10 +63,21 @@ def raw_topic(*names: str) -> faust.TopicT:
     )
 
 
-def raw_table(name: str, help: str, *, shared: bool = False) -> faust.TableT:
+def raw_table(
+    name: str, help: str, *, shared: bool = False, changelog: faust.TopicT | None = None
+) -> faust.TableT:
+    """A RocksDB table of bytes; `changelog` makes a contract topic the changelog (one
+    write serves both the table's recovery and the topic's readers)."""
     make = app.GlobalTable if shared else app.Table
     # bytes key and value types make Faust's store and changelog use the raw codec
-    return make(name, key_type=bytes, value_type=bytes, partitions=settings.partitions, help=help)
+    return make(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        changelog_topic=changelog,
+        help=help,
+    )
 
 
 activity_in = raw_topic(*ACTIVITY_TOPICS)
@@ -73,6 +87,8 @@ labels_out = raw_topic("labels")
 watch_views = raw_topic(WATCH_VIEWS)
 clock_ticks = raw_topic(CLOCK_TICKS)
 label_input = raw_topic(ACTIVITY, CLOCK_TICKS)  # ticks land on the same partitions
+member_updates = raw_topic(MEMBER_UPDATES)
+metrics = Metrics("nearline")
 
 label_state = raw_table("label-state", "member_id -> MemberLabelState")
 watch_stats = raw_table(
@@ -91,6 +107,7 @@ idle = IdleTimer(idle_s=settings.idle_s)
 
 async def dead_letter(msg: faust.types.Message, raw: bytes, error: str) -> None:
     dead = DeadLetter.of(raw, msg.topic, msg.partition, msg.offset, error)
+    metrics.inc("deadletters", help="records sent to the deadletter topic")
     await deadletter.send(key=msg.key, value=dead.model_dump_json().encode())
 
 
@@ -100,6 +117,7 @@ async def validate(stream: faust.StreamT) -> None:
     async for event in stream.events():
         msg = event.message
         topic = msg.topic.removeprefix(settings.topic_prefix)
+        metrics.inc("events_in", help="activity records consumed from the contract topics")
         try:
             record = parse_activity(topic, msg.value, channels=settings.channels)
         except RecordError as error:
@@ -116,6 +134,7 @@ def _load(key: bytes) -> MemberLabelState:
 async def _emit(labels: list) -> None:
     for label in labels:
         await labels_out.send(key=label.member_id.encode(), value=label.model_dump_json().encode())
+    metrics.inc("labels_out", len(labels), help="labels produced")
 
 
 async def _sweep(partition: int, watermark_ms: int) -> None:
@@ -139,7 +158,8 @@ async def label(stream: faust.StreamT) -> None:
         record = None
         if msg.topic != settings.topic(CLOCK_TICKS):
             record = ACTIVITY_ADAPTER.validate_json(msg.value)
-            if isinstance(record, Dismissal):
+            if isinstance(record, Dismissal):  # no label: the member's lists change
+                await member_updates.send(key=msg.key, value=msg.value)
                 continue
         clock = clocks.get(msg.partition)
         if clock is None:
@@ -167,6 +187,8 @@ async def label(stream: faust.StreamT) -> None:
                 await dead_letter(msg, msg.value, reject.reason)
             if out.accepted and isinstance(record, Autoplay):
                 watch_views.send_soon(key=record.course_id.encode(), value=msg.value)
+            if out.accepted and isinstance(record, Click):  # learned at once: see serving
+                await member_updates.send(key=msg.key, value=msg.value)
         if new_day:
             await _sweep(msg.partition, clock.watermark_ms)
 
@@ -201,4 +223,7 @@ async def tick_idle_partitions() -> None:
 
 @app.page("/health")
 async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-    return web.json({"status": "ok", "app": settings.app_id})
+    mine = sorted(
+        tp.partition for tp in app.assignor.assigned_actives() if tp.topic == activity.topics[0]
+    )
+    return web.json({"status": "ok", "app": settings.app_id, "partitions": mine})

@@ -1,0 +1,258 @@
+"""Near-line GLMix updates split at the co-partitioning boundary.
+
+A label updates two entities that live on different partitions: the member's alpha_m
+(keyed by member, next to the member's history and profile) and the course's beta_c
+(keyed by course). The member side runs first, from the state *before* the label: it
+computes the features, updates alpha_m with the course's current beta_c as offset,
+counts the label into the history, and returns a `CourseUpdate` carrying everything the
+course side needs (x_m and the offset with the pre-update alpha_m). Both halves are pure
+functions of their state; the worker's agents and offline replay call the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from models.features import Profile, member_course_features
+from models.history import CourseStats, MemberHistory, count, observe
+from models.posterior import GaussianEffect, Posterior
+from models.scorer import Scorer
+from schemas import Click, Dismissal, Label, Member
+
+ENGAGED = 5  # recent positives kept for "Because you watched X" candidates
+DISMISSED = 512  # dismissed courses kept (oldest forgotten first)
+_MEMBER_HEADER = struct.Struct("<BIII")  # version, len(history), len(alpha), len(json)
+_COURSE_HEADER = struct.Struct("<BI")  # version, len(beta)
+
+
+@dataclass
+class MemberState:
+    """Everything keyed by one member that scoring reads: profile, engagement history,
+    alpha_m (None until the first label: the batch posterior or the prior is used), recent
+    positives and dismissed courses, and the newest event time seen (the scoring clock).
+
+    >>> s = MemberState.empty(3)
+    >>> s.dismissed = ("c9",)
+    >>> MemberState.from_bytes(s.to_bytes()) == s
+    True
+    """
+
+    history: MemberHistory
+    member: Member | None = None
+    alpha: Posterior | None = None
+    engaged: tuple[str, ...] = ()
+    dismissed: tuple[str, ...] = ()
+    seen_at: int = 0
+    version: int = field(default=1)
+
+    @classmethod
+    def empty(cls, n_categories: int) -> MemberState:
+        return cls(MemberHistory.empty(n_categories))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MemberState) and self.to_bytes() == other.to_bytes()
+
+    def to_bytes(self) -> bytes:
+        history = self.history.to_bytes()
+        alpha = b"" if self.alpha is None else self.alpha.to_bytes()
+        rest = json.dumps(
+            {
+                "member": None if self.member is None else self.member.model_dump(),
+                "engaged": self.engaged,
+                "dismissed": self.dismissed,
+                "seen_at": self.seen_at,
+            },
+            separators=(",", ":"),
+        ).encode()
+        head = _MEMBER_HEADER.pack(self.version, len(history), len(alpha), len(rest))
+        return head + history + alpha + rest
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> MemberState:
+        version, n_history, n_alpha, n_rest = _MEMBER_HEADER.unpack_from(raw)
+        if version != 1:
+            raise ValueError(f"MemberState version {version} is not supported (expected 1)")
+        at = _MEMBER_HEADER.size
+        history = MemberHistory.from_bytes(raw[at : at + n_history])
+        at += n_history
+        alpha = Posterior.from_bytes(raw[at : at + n_alpha]) if n_alpha else None
+        rest = json.loads(raw[at + n_alpha : at + n_alpha + n_rest])
+        member = None if rest["member"] is None else Member.model_validate(rest["member"])
+        return cls(
+            history,
+            member,
+            alpha,
+            tuple(rest["engaged"]),
+            tuple(rest["dismissed"]),
+            rest["seen_at"],
+            version,
+        )
+
+
+@dataclass(frozen=True)
+class CourseUpdate:
+    """What one label tells its course's beta_c: the member's features and the rest of
+    the logit (fixed effect + alpha_m . x_c before the update)."""
+
+    course_id: str
+    y: int
+    ts: int
+    x_m: tuple[float, ...]
+    offset: float
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> CourseUpdate:
+        d = json.loads(raw)
+        return cls(d["course_id"], d["y"], d["ts"], tuple(d["x_m"]), d["offset"])
+
+
+@dataclass
+class CourseState:
+    """beta_c (None until the first label) and the decayed popularity counters."""
+
+    beta: Posterior | None = None
+    stats: CourseStats = field(default_factory=CourseStats)
+    version: int = 1
+
+    def to_bytes(self) -> bytes:
+        beta = b"" if self.beta is None else self.beta.to_bytes()
+        return _COURSE_HEADER.pack(self.version, len(beta)) + beta + self.stats.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CourseState:
+        version, n_beta = _COURSE_HEADER.unpack_from(raw)
+        if version != 1:
+            raise ValueError(f"CourseState version {version} is not supported (expected 1)")
+        at = _COURSE_HEADER.size
+        beta = Posterior.from_bytes(raw[at : at + n_beta]) if n_beta else None
+        return cls(beta, CourseStats.from_bytes(raw[at + n_beta :]), version)
+
+
+class Learner:
+    """The two halves of a near-line update for a scorer's model and catalog.
+
+    >>> from models.synthetic import planted_records
+    >>> from models.train import train_from_labels
+    >>> from models.catalog import Catalog
+    >>> courses, members, labels = planted_records(n_labels=2000)
+    >>> model = train_from_labels(labels, courses, members, min_examples=10)
+    >>> learner = Learner(Scorer(model, Catalog(model.spec, courses)))
+    >>> state = learner.new_member(members[0])
+    >>> positive = labels[0].model_copy(update={"member_id": "m0", "label": 1})
+    >>> update = learner.learn_member(state, positive)
+    >>> course = learner.learn_course(CourseState(), update)
+    >>> state.history.imp_counts.tolist(), course.stats.clicks, state.engaged == (update.course_id,)
+    ([1], 1.0, True)
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        member_effect: GaussianEffect | None = None,
+        course_effect: GaussianEffect | None = None,
+    ):
+        self.scorer = scorer
+        l2 = scorer.model.meta.get("hyperparameters", {})
+        self.member_effect = member_effect or GaussianEffect(l2=l2.get("l2_member", 10.0))
+        self.course_effect = course_effect or GaussianEffect(l2=l2.get("l2_course", 10.0))
+
+    @property
+    def spec(self):
+        return self.scorer.model.spec
+
+    def new_member(self, member: Member | None = None) -> MemberState:
+        return replace(MemberState.empty(self.spec.n_categories), member=member)
+
+    def profile(self, member_id: str, state: MemberState) -> Profile:
+        member = state.member or Member(member_id=member_id, skills={})
+        return Profile.of(self.spec, member)
+
+    def alpha(self, member_id: str, state: MemberState) -> Posterior:
+        """alpha_m: near-line posterior, else the batch model's, else the prior."""
+        if state.alpha is not None:
+            return state.alpha
+        batch = self.scorer.model.members.posterior(member_id)
+        return batch or self.member_effect.prior(self.spec.dims[0])
+
+    def learn_member(self, state: MemberState, label: Label) -> CourseUpdate | None:
+        """Member half (mutates `state`); None for a course missing from the catalog."""
+        catalog = self.scorer.catalog
+        row = catalog.index.get(label.course_id)
+        if row is None:
+            return None
+        ts = label.label_ts if label.impression_ts is None else label.impression_ts
+        profile = self.profile(label.member_id, state)
+        x_mc = member_course_features(catalog, np.array([row]), profile, state.history, ts)[0]
+        fixed = float(x_mc @ self.scorer.model.w) + self.scorer.model.b
+        x_c, x_m = catalog.x_c[row], profile.x_m
+        alpha = self.alpha(label.member_id, state)
+        member_score = float(alpha.mean @ x_c)
+        course_score = float(self.scorer.beta(row) @ x_m)
+        state.alpha = self.member_effect.learn_one(
+            alpha, x_c, label.label, fixed + course_score, ts
+        )
+        state.history = observe(
+            state.history,
+            category=int(catalog.category[row]),
+            key=int(catalog.keys[row]),
+            y=label.label,
+            ts=ts,
+            half_life_days=self.spec.half_life_days,
+            capacity=self.spec.history_size,
+        )
+        if label.label:
+            rest = tuple(c for c in state.engaged if c != label.course_id)
+            state.engaged = (label.course_id, *rest)[:ENGAGED]
+        state.seen_at = max(state.seen_at, label.label_ts)
+        return CourseUpdate(
+            label.course_id, label.label, ts, tuple(x_m.tolist()), fixed + member_score
+        )
+
+    def learn_course(self, state: CourseState, update: CourseUpdate) -> CourseState:
+        """Course half: beta_c and the popularity counters after one label."""
+        beta = state.beta
+        if beta is None:
+            batch = self.scorer.model.courses.posterior(update.course_id)
+            beta = batch or self.course_effect.prior(self.spec.dims[1])
+        beta = self.course_effect.learn_one(
+            beta, np.array(update.x_m), update.y, update.offset, update.ts
+        )
+        stats = count(
+            state.stats, y=update.y, ts=update.ts, half_life_days=self.spec.half_life_days
+        )
+        return CourseState(beta, stats)
+
+
+def dismiss(state: MemberState, dismissal: Dismissal) -> None:
+    """Never serve this course to this member again (the oldest dismissals fade out)."""
+    rest = tuple(c for c in state.dismissed if c != dismissal.course_id)
+    state.dismissed = (dismissal.course_id, *rest)[:DISMISSED]
+    state.engaged = tuple(c for c in state.engaged if c != dismissal.course_id)
+    state.seen_at = max(state.seen_at, dismissal.ts)
+
+
+def provisional_click(click: Click) -> Label:
+    """The positive a click will become, learned when the click arrives.
+
+    The labeller emits a click's label only once the watermark passes it (`lateness`
+    later), while a click is positive whatever comes after it; so near-line the member
+    learns from the click itself, within a second, and skips the `click` labels. Labels
+    decided by time (autoplay thresholds, timeouts) are learned when they are final.
+    """
+    return Label(
+        member_id=click.member_id,
+        course_id=click.course_id,
+        channel=click.channel,
+        label=1,
+        source="click",
+        impression_event_id=click.impression_id,
+        label_ts=click.ts,
+        rule="click",
+    )
