@@ -1,9 +1,6 @@
 """Table 7 on the simulator: AUC and log-loss of popularity, LR, per-course, per-member,
-full GLMix (batch) and full GLMix incremental, on the later half of the labels.
-
-Batch models train on the first half (by label time) and stay frozen; the incremental
-model starts from the full batch model and, progressively, predicts each later label
-before learning it. Also checks recovery of the planted per-member effects.
+full GLMix (batch) and full GLMix incremental, plus recovery of the planted per-member
+effects. A thin caller of the evaluator (`nearline evaluate` has the full report).
 
     PYTHONPATH=. .venv/bin/python -P benchmarks/glmix_table.py [--log-dir DIR] [--days 56]
 """
@@ -14,89 +11,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from labels.labeller import Labeller
-from labels.offline import label_log
-from models.catalog import Catalog
-from models.examples import Examples, FeatureState, build_examples
-from models.features import Profile
-from models.glmix import GLMixModel, RandomEffects
-from models.online import OnlineGLMix
-from models.posterior import GaussianEffect
-from models.spec import MC_NAMES, FeatureSpec
-from models.synthetic import centred_correlation
-from models.train import GLMixTrainer, quality, row_dots, train
-from replay.logs import read_courses, read_events, read_members, read_truth
+from evaluation.report import markdown, recovery_rows, variant_rows
+from evaluation.run import EvalConfig, Evaluator, Log
+from evaluation.variants import select
+from models.train import GLMixTrainer
 from replay.simulate import simulate
 from replay.world import WorldConfig
-from schemas import Course, Label
 
-RECOVERY_LABELS = (20, 50, 100)
-ABLATIONS = {
-    "LR (global only)": (),
-    "GLMix per-course only": ("course",),
-    "GLMix per-member only": ("member",),
-    "GLMix full (batch)": ("member", "course"),
-}
-
-
-def effect_scores(effects: RandomEffects, ids: list[str], entity: np.ndarray, table, table_row):
-    """Per example: the entity's coefficients (0 without a model) . its table row."""
-    rows = np.array([effects.index.get(e, -1) for e in ids])[entity]
-    coef = np.vstack([effects.mean, np.zeros((1, table.shape[1]))])  # row -1: no model
-    return row_dots(table, table_row, coef, rows)
-
-
-def batch_logits(model: GLMixModel, ex: Examples) -> np.ndarray:
-    return (
-        ex.x_mc @ model.w
-        + model.b
-        + effect_scores(model.members, ex.member_ids, ex.member, ex.x_c, ex.course)
-        + effect_scores(model.courses, ex.course_ids, ex.course, ex.x_m, ex.member)
-    )
-
-
-def incremental_logits(model: GLMixModel, ex: Examples, half_life_days: float) -> np.ndarray:
-    """Progressive validation: each label is scored, then learned."""
-    l2 = model.meta["hyperparameters"]
-    online = OnlineGLMix(
-        model,
-        GaussianEffect(l2=l2["l2_member"], half_life_days=half_life_days),
-        GaussianEffect(l2=l2["l2_course"], half_life_days=half_life_days),
-    )
-    out = np.empty(len(ex))
-    for i in range(len(ex)):
-        m, c = ex.member_ids[ex.member[i]], ex.course_ids[ex.course[i]]
-        x = ex.x_mc[i], ex.x_c[ex.course[i]], ex.x_m[ex.member[i]]
-        out[i] = online.logit(m, c, *x)
-        online.learn_one(m, c, *x, y=int(ex.y[i]), ts=int(ex.ts[i]))
-    return out
-
-
-def member_recovery(
-    model: GLMixModel, train_ex: Examples, courses: list[Course], truth: dict, min_labels: int
-) -> tuple[float, int]:
-    """Centred correlation (see `centred_correlation`) of fitted vs planted member effects
-    over the catalog, alpha_m · x_c against the planted taste of each course's category and
-    difficulty, for members with at least `min_labels` training labels."""
-    names = truth["member_taste_features"]
-    attrs = np.array(
-        [
-            [f"category:{c.category}" == f or f"difficulty:{c.difficulty}" == f for f in names]
-            for c in courses
-        ],
-        float,
-    )
-    counts = np.bincount(train_ex.member, minlength=len(train_ex.member_ids))
-    keep = [m for m, n in zip(train_ex.member_ids, counts, strict=True) if n >= min_labels]
-    keep = [m for m in keep if m in model.members.index and m in truth["member_taste"]]
-    if len(keep) < 2:
-        return float("nan"), len(keep)
-    x_c = np.array([model.spec.course_vector(c) for c in courses])
-    fitted = model.members.matrix(keep) @ x_c.T
-    planted = np.array([truth["member_taste"][m] for m in keep]) @ attrs.T
-    return centred_correlation(fitted, planted), len(keep)
+TABLE_7 = "popularity,lr,course-only,member-only,full-batch,full-incremental"
 
 
 def main() -> None:
@@ -119,50 +41,24 @@ def main() -> None:
             members=args.members, courses=args.courses, days=args.days, seed=args.seed
         )
         simulate(world, log_dir, progress=False)
-    courses, members = read_courses(log_dir), read_members(log_dir)
-    labels = [
-        r
-        for r in label_log(read_events(log_dir), Labeller(args.rule), close_open=True)
-        if isinstance(r, Label)
-    ]
-    spec = FeatureSpec.for_courses(courses)
-    state = FeatureState(
-        Catalog(spec, courses), {m.member_id: Profile.of(spec, m) for m in members}
+    config = EvalConfig(
+        rules=(args.rule,),
+        variants=select(TABLE_7),
+        min_examples=args.min_examples,
+        l2=args.l2,
+        half_life_days=args.half_life_days,
     )
-    ex, _ = build_examples(labels, state)
-    half = len(ex) // 2
-    train_ex, test_ex = ex.subset(np.arange(half)), ex.subset(np.arange(half, len(ex)))
+    ev = Evaluator(Log.read(log_dir), config).run()
+    log = ev.report["log"]
     print(
-        f"{log_dir}: {len(ex):,} labels ({int(ex.y.sum()):,} positive), "
-        f"{len(ex.member_ids):,} members, {len(courses):,} courses; "
-        f"seed {args.seed}; train on the first {half:,}, evaluate on the last {len(test_ex):,}\n"
+        f"{log_dir}: {log['events']:,} events, {log['days']} days; seed {args.seed}; "
+        f"train on days 1-{log['train_days']}, evaluate on {log['test_labels']:,} labels\n"
     )
-    rows = [("popularity (smoothed CTR)", test_ex.x_mc[:, MC_NAMES.index("ctr_logit")])]
-    full = None
-    for name, effects in ABLATIONS.items():
-        model = train(
-            train_ex,
-            spec,
-            l2_member=args.l2,
-            l2_course=args.l2,
-            min_examples=args.min_examples,
-            random_effects=effects,
-        )
-        rows.append((name, batch_logits(model, test_ex)))
-        full = model
-    rows.append(
-        ("GLMix full (incremental)", incremental_logits(full, test_ex, args.half_life_days))
-    )
-    print(f"| {'model':<28} | {'AUC':>6} | {'log-loss':>8} |")
-    print(f"|{'-' * 30}|{'-' * 8}|{'-' * 10}|")
-    for name, logits in rows:
-        q = quality(test_ex.y, logits)
-        print(f"| {name:<28} | {q['auc']:6.4f} | {q['log_loss']:8.4f} |")
-    truth = read_truth(log_dir)
-    print("\nplanted member effects recovered (full batch model, centred per member):")
-    for min_labels in RECOVERY_LABELS:
-        r, n = member_recovery(full, train_ex, courses, truth, min_labels)
-        print(f"  r = {r:.3f} over {n:,} members with >= {min_labels} training labels")
+    head, rows = variant_rows(ev.metrics)
+    print(markdown(head[:3], [r[:3] for r in rows]))
+    if ev.report["recovery"]:
+        print("\nplanted member effects recovered (centred per member):")
+        print(markdown(*recovery_rows(ev.report["recovery"])))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,28 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(" ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list)))
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from evaluation.report import run_evaluate_cli
+    from evaluation.run import PAPER_RULES, EvalConfig
+    from evaluation.variants import select
+    from labels.rules import Rule
+
+    config = EvalConfig(
+        rules=tuple(args.rule) if args.rule else PAPER_RULES,
+        variants=select(args.variants),
+        train_days=args.train_days,
+        k=args.k,
+    )
+    for rule in config.rules:
+        Rule.parse(rule)  # a bad rule fails before the log is read
+    summary = run_evaluate_cli(args.dir, args.out, config, progress=not args.quiet)
+    print(" ".join(f"{name}={auc:.4f}" for name, auc in summary["auc"].items() if auc))
+    print(
+        f"{summary['events']} events in {summary['seconds']:.1f} s "
+        f"({summary['events_per_s']:,.0f} events/s) -> {args.out}"
+    )
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     from nearline.worker import run_worker
 
@@ -195,6 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="artifact directory to write")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="replay a log offline through the worker's core")
+    p.add_argument("dir", type=_existing_dir)
+    p.add_argument("--out", type=Path, required=True, help="report directory to write")
+    p.add_argument("--variants", help="comma-separated variant names (default: all)")
+    p.add_argument(
+        "--rule",
+        action="append",
+        help="autoplay rule, repeatable; the first labels the "
+        "main comparison (default: the paper's fixed, fraction and percentile rules)",
+    )
+    p.add_argument("--train-days", type=_positive_int, help="batch-train on days 1..k")
+    p.add_argument("--k", type=_positive_int, default=10, help="length of top-k lists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("worker", help="run a Faust worker")
     _kafka_flags(p)

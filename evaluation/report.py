@@ -1,0 +1,193 @@
+"""The evaluation report: `metrics.json` ({variant: {auc, logloss, n, ...}}), `report.json`
+(log, config, label rules, recovery), `report.md`, PNG plots and `index.html` tying them
+together. JSON is written with sorted keys, so equal runs give equal bytes."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from sklearn.metrics import roc_curve
+
+from evaluation.run import EvalConfig, Evaluation, Evaluator, Log
+
+PLOTS = ("roc.png", "auc_by_day.png", "calibration.png")
+
+
+def _num(x: Any, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def variant_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    k = next(iter(metrics.values()))["top_k"]["k"]
+    head = ["variant", "AUC", "log-loss", "ECE", f"P@{k}", f"R@{k}", f"hit@{k}"]
+    head += ["IPS value", "SNIPS", "n"]
+    rows = [
+        [
+            m["title"],
+            _num(m["auc"]),
+            _num(m["logloss"]),
+            _num(m["ece"]),
+            _num(m["top_k"]["precision"]),
+            _num(m["top_k"]["recall"]),
+            _num(m["top_k"]["hit_rate"]),
+            _num(m["ips"]["value"], 5),
+            _num(m["ips"]["snips"], 5),
+            str(m["n"]),
+        ]
+        for m in metrics.values()
+    ]
+    return head, rows
+
+
+def channel_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    channels = sorted({ch for m in metrics.values() for ch in m["channels"]})
+    head = ["variant", *(f"AUC {ch}" for ch in channels)]
+    rows = [
+        [m["title"], *(_num(m["channels"].get(ch, {}).get("auc")) for ch in channels)]
+        for m in metrics.values()
+    ]
+    return head, rows
+
+
+def rule_rows(rules: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["rule", "labels", "positives", "autoplay +", "AUC own", "log-loss own"]
+    head += ["AUC common", "log-loss common"]
+    rows = [
+        [
+            rule,
+            str(r["labels"]),
+            str(r["positives"]),
+            str(r.get("autoplay_positive", 0)),
+            _num(r["own"]["auc"]),
+            _num(r["own"]["logloss"]),
+            _num(r["common"]["auc"]),
+            _num(r["common"]["logloss"]),
+        ]
+        for rule, r in rules.items()
+    ]
+    return head, rows
+
+
+def recovery_rows(recovery: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["model", "min labels", "members", "r (centred)"]
+    rows = [
+        [name, str(x["min_labels"]), str(x["members"]), _num(x["r"], 3)]
+        for name, items in recovery.items()
+        for x in items
+    ]
+    return head, rows
+
+
+def markdown(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def html_table(head: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def tables(ev: Evaluation) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    out = [
+        ("Variants on the test days", variant_rows(ev.metrics)),
+        ("AUC per channel", channel_rows(ev.metrics)),
+        ("Autoplay label rules (full GLMix batch)", rule_rows(ev.report["rules"])),
+    ]
+    if ev.report.get("recovery"):
+        out.append(("Planted member effects recovered", recovery_rows(ev.report["recovery"])))
+    return out
+
+
+def _plots(ev: Evaluation, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for name, logits in ev.logits.items():
+        fpr, tpr, _ = roc_curve(ev.y, logits)
+        ax.plot(fpr, tpr, label=f"{name} ({ev.metrics[name]['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test days)")
+    ax.legend(fontsize=7)
+    fig.savefig(out / "roc.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, m in ev.metrics.items():
+        pts = [(d["day"], d["auc"]) for d in m["by_day"] if d["auc"] is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=".", label=name)
+    ax.set(xlabel="day of the log (label time)", ylabel="AUC", title="AUC over time")
+    ax.legend(fontsize=7)
+    fig.savefig(out / "auc_by_day.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for name, m in ev.metrics.items():
+        table = m["calibration"]
+        ax.plot([b["mean_p"] for b in table], [b["rate"] for b in table], marker="o", label=name)
+    top = max((b["mean_p"] for m in ev.metrics.values() for b in m["calibration"]), default=1)
+    ax.plot([0, top], [0, top], "k:", lw=0.8)
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration")
+    ax.legend(fontsize=7)
+    fig.savefig(out / "calibration.png", dpi=100)
+    plt.close(fig)
+
+
+def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
+    """Write every report file into `out_dir` (created if missing); returns it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, obj in (("metrics.json", ev.metrics), ("report.json", ev.report)):
+        (out / name).write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    log = ev.report["log"]
+    intro = (
+        f"{log['events']:,} events, {log['members']:,} members, {log['courses']:,} courses, "
+        f"{log['days']} days; batch models trained on days 1-{log['train_days']}, "
+        f"{log['test_labels']:,} test labels ({log['test_positives']:,} positive); "
+        f"rule {ev.report['config']['rule']}."
+    )
+    md = ["# Replay evaluation", "", intro]
+    for title, (head, rows) in tables(ev):
+        md += ["", f"## {title}", "", markdown(head, rows)]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    _plots(ev, out)
+    body = [f"<h1>Replay evaluation</h1><p>{html.escape(intro)}</p>"]
+    body += [f"<h2>{html.escape(t)}</h2>{html_table(*rows)}" for t, rows in tables(ev)]
+    body += [f'<h2>{p[:-4].replace("_", " ")}</h2><img src="{p}">' for p in PLOTS]
+    body += [
+        '<p><a href="metrics.json">metrics.json</a> · <a href="report.json">report.json</a></p>'
+    ]
+    style = "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+    page = "<!doctype html><meta charset=utf-8><title>Replay evaluation</title>"
+    (out / "index.html").write_text(f"{page}<style>{style}</style>{''.join(body)}\n")
+    return out
+
+
+def run_evaluate_cli(
+    log_dir: str | Path, out_dir: str | Path, config: EvalConfig, progress: bool = True
+) -> dict[str, Any]:
+    """`nearline evaluate DIR --out REPORT_DIR`: evaluate, write the report, and return a
+    summary (AUC per variant, events/s and seconds per stage)."""
+    started = time.perf_counter()
+    log = Log.read(log_dir)
+    read = time.perf_counter() - started
+    ev = Evaluator(log, config, progress).run()
+    seconds = time.perf_counter() - started
+    write_report(ev, out_dir)
+    return {
+        "auc": {name: m["auc"] for name, m in ev.metrics.items()},
+        "events": ev.report["log"]["events"],
+        "seconds": seconds,
+        "events_per_s": ev.report["log"]["events"] / seconds,
+        "stages": {"reading": read, **ev.timings},
+    }

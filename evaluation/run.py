@@ -1,0 +1,410 @@
+"""`nearline evaluate`: one log replayed in event time through the worker's core.
+
+1. The log is labelled by `label_log` (the labeller the worker runs) for every rule.
+2. Labels up to the end of day k (by label time) are featurised by `build_examples`
+   (the worker's feature state) and every variant is batch-trained on them.
+3. The remaining days are replayed one day at a time: at the start of a day each variant,
+   as served (`evaluation.serving`), ranks candidates for the members who engage that day
+   and assigns probabilities to the courses the logging policy put in first position;
+   then the day's labels are featurised, scored (incremental variants predict each label,
+   then learn it) and learned by the feature state.
+4. Every other rule's labels train a full GLMix too, scored on its own test labels and on
+   the main rule's, for the Insight 9 comparison.
+
+Nothing here is random: the same log and options give the same figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from evaluation import metrics
+from evaluation.ips import DEFAULT_CLIP, ips
+from evaluation.serving import Served, target_probabilities, top_lists
+from evaluation.variants import (
+    BY_NAME,
+    VARIANTS,
+    Variant,
+    batch_logits,
+    member_recovery,
+    online_model,
+    progressive_logits,
+)
+from labels import Labeller, label_log
+from models.catalog import Catalog
+from models.examples import FeatureState, build_examples, event_ts, in_time_order
+from models.features import Profile
+from models.glmix import GLMixModel
+from models.posterior import L2_RANDOM_EFFECT
+from models.spec import FeatureSpec
+from replay.logs import TRUTH_FILE, read_courses, read_events, read_members, read_truth
+from schemas import AnyActivity, Course, Dismissal, Label, Member
+from scoring.candidates import Signals
+
+DAY_MS = 86_400_000
+PAPER_RULES = (
+    "percentile:95:member",
+    "fixed:9",
+    "fixed:19",
+    "fixed:29",
+    "fraction:0.5",
+    "fraction:0.9",
+    "percentile:95:global",
+    "percentile:95:video",
+)
+RECOVERY_LABELS = (20, 50, 100)
+RECENT_ENGAGED = 3  # engaged courses a member's candidates are drawn from
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to compare and how; `rules[0]` labels the main comparison."""
+
+    rules: tuple[str, ...] = PAPER_RULES
+    variants: tuple[Variant, ...] = VARIANTS
+    train_days: int | None = None  # default: half of the log's days
+    k: int = 10
+    clip: float = DEFAULT_CLIP
+    temperature: float = 1.0
+    min_examples: int = 5
+    l2: float = L2_RANDOM_EFFECT
+    half_life_days: float = 60.0
+
+
+@dataclass
+class Log:
+    courses: list[Course]
+    members: list[Member]
+    events: list[AnyActivity]
+    truth: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, log_dir: str | Path) -> Log:
+        log_dir = Path(log_dir)
+        truth = read_truth(log_dir) if (log_dir / TRUTH_FILE).is_file() else None
+        return cls(read_courses(log_dir), read_members(log_dir), list(read_events(log_dir)), truth)
+
+    @property
+    def first_day(self) -> int:
+        return min(e.ts for e in self.events) // DAY_MS
+
+
+@dataclass
+class Scored:
+    """What one variant produced on the test days: logits per day of labels, top-k lists
+    with the courses engaged later, target probabilities of the logged first slots."""
+
+    logits: list[np.ndarray] = field(default_factory=list)
+    top: list[list[str]] = field(default_factory=list)
+    relevant: list[set[str]] = field(default_factory=list)
+    target: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    """Everything the report shows: JSON-ready figures plus the arrays behind the plots."""
+
+    metrics: dict[str, Any]
+    report: dict[str, Any]
+    y: np.ndarray
+    logits: dict[str, np.ndarray]
+    timings: dict[str, float]
+
+
+def labels_of(events: Iterable[AnyActivity], rule: str) -> list[Label]:
+    """The worker's labels of a whole log (windows open at its end closed as negatives)."""
+    return [r for r in label_log(events, Labeller(rule), close_open=True) if isinstance(r, Label)]
+
+
+def fresh_state(log: Log, spec: FeatureSpec) -> FeatureState:
+    profiles = {m.member_id: Profile.of(spec, m) for m in log.members}
+    return FeatureState(Catalog(spec, log.courses), profiles)
+
+
+def rule_counts(labels: list[Label]) -> dict[str, int]:
+    by = Counter(f"{lb.source}_{'positive' if lb.label else 'negative'}" for lb in labels)
+    return {"labels": len(labels), "positives": sum(lb.label for lb in labels), **dict(by)}
+
+
+class Evaluator:
+    """One evaluation run over a loaded log (see the module docstring for the steps)."""
+
+    def __init__(self, log: Log, config: EvalConfig, progress: bool = False):
+        if not log.events:
+            raise ValueError("the log has no events")
+        self.log, self.config, self.progress = log, config, progress
+        self.spec = FeatureSpec.for_courses(log.courses)
+        self.day0 = log.first_day
+        last_day = max(e.ts for e in log.events) // DAY_MS
+        self.days = last_day - self.day0 + 1
+        self.train_days = config.train_days or max(self.days // 2, 1)
+        if not 1 <= self.train_days < self.days:
+            raise ValueError(
+                f"train days must be within 1..{self.days - 1} for a {self.days}-day log, "
+                f"got {self.train_days}"
+            )
+        self.split_ms = (self.day0 + self.train_days) * DAY_MS
+        self.hyper = {
+            "min_examples": config.min_examples,
+            "l2_member": config.l2,
+            "l2_course": config.l2,
+        }
+        self.timings: Counter[str] = Counter()
+
+    def _known(self, labels: list[Label]) -> list[Label]:
+        index = {c.course_id for c in self.log.courses}
+        return in_time_order([lb for lb in labels if lb.course_id in index])
+
+    def _split(self, labels: list[Label]) -> tuple[list[Label], list[Label]]:
+        known = self._known(labels)
+        cut = next((i for i, lb in enumerate(known) if lb.label_ts >= self.split_ms), len(known))
+        return known[:cut], known[cut:]
+
+    def _timed(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] += now - started
+        return now
+
+    def run(self) -> Evaluation:
+        t = time.perf_counter()
+        rules = self.config.rules
+        events = tqdm(self.log.events, desc=f"labels {rules[0]}", disable=not self.progress)
+        labels = labels_of(events, rules[0])
+        t = self._timed("labelling", t)
+        train, test = self._split(labels)
+        if not test:
+            raise ValueError("no labels after the training days")
+        state = fresh_state(self.log, self.spec)
+        train_ex, _ = build_examples(train, state)
+        t = self._timed("features", t)
+        variants = self.config.variants
+        models: dict[tuple, GLMixModel] = {}
+        for v in tqdm(variants, desc="batch training", disable=not self.progress):
+            if v.batch_key not in models:
+                models[v.batch_key] = v.fit(train_ex, self.spec, **self.hyper)
+        onlines = {
+            v.name: online_model(models[v.batch_key], self.config.half_life_days)
+            for v in variants
+            if v.incremental
+        }
+        t = self._timed("batch training", t)
+        scored, y, channels, days = self._replay_test(state, train, test, models, onlines)
+        out = self._figures(scored, y, channels, days)
+        t = time.perf_counter()
+        full = models.get(BY_NAME["full-batch"].batch_key) or BY_NAME["full-batch"].fit(
+            train_ex, self.spec, **self.hyper
+        )
+        test_logits = {name: np.concatenate(s.logits) for name, s in scored.items()}
+        out.report["recovery"] = self._recovery(full, onlines, train, labels)
+        out.report["rules"] = self._rules(labels, full, train_ex, test_logits, y)
+        out.y, out.logits, out.timings = y, test_logits, dict(self.timings)
+        return out
+
+    def _replay_test(self, state, train, test, models, onlines):
+        """Day by day over the test labels: serve, then score and learn (module docstring)."""
+        config, catalog = self.config, state.catalog
+        titles = {c.course_id: c.title for c in self.log.courses}
+        members = {m.member_id: m for m in self.log.members}
+        engaged: dict[str, list[int]] = defaultdict(list)
+        self._engage(engaged, train, catalog)
+        dismissed = [e for e in self.log.events if isinstance(e, Dismissal)]
+        by_label_day = defaultdict(list)
+        for lb in test:
+            by_label_day[lb.label_ts // DAY_MS].append(lb)
+        by_impression_day = defaultdict(list)
+        for lb in test:
+            by_impression_day[event_ts(lb) // DAY_MS].append(lb)
+        scored = {v.name: Scored() for v in config.variants}
+        y, channels, days = [], [], []
+        first = self.day0 + self.train_days
+        test_days = sorted({*by_label_day, *(d for d in by_impression_day if d >= first)})
+        self._chunks, self._logged = [], []
+        for day in tqdm(test_days, desc="test days", disable=not self.progress):
+            t = time.perf_counter()
+            served = {
+                v.name: Served.online(onlines[v.name], state)
+                if v.incremental
+                else Served.batch(models[v.batch_key], state)
+                for v in config.variants
+            }
+            start = day * DAY_MS
+            gone = defaultdict(set)
+            for d in dismissed:
+                if d.ts < start and d.course_id in catalog.index:
+                    gone[d.member_id].add(catalog.row(d.course_id))
+            shown = by_impression_day.get(day, [])
+            relevant = defaultdict(set)
+            for lb in shown:
+                if lb.label:
+                    relevant[lb.member_id].add(lb.course_id)
+            signals = {
+                m: Signals(
+                    skills=members[m].skills if m in members else {},
+                    followed=members[m].followed_skills if m in members else (),
+                    engaged=tuple((r, titles[catalog.ids[r]]) for r in engaged[m][::-1]),
+                    dismissed=tuple(sorted(gone[m])),
+                )
+                for m in sorted(relevant)
+            }
+            lists = top_lists(served, state, signals, start, config.k)
+            for name, s in scored.items():
+                s.top += lists[name]
+                s.relevant += [relevant[m] for m in signals]
+            t = self._timed("top-k lists", t)
+            self._off_policy(served, state, shown, gone, start, scored)
+            t = self._timed("off-policy", t)
+            chunk = by_label_day.get(day, [])
+            if not chunk:
+                continue
+            ex, _ = build_examples(chunk, state)
+            self._chunks.append(ex)
+            t = self._timed("features", t)
+            for v in config.variants:
+                logits = (
+                    progressive_logits(onlines[v.name], ex)
+                    if v.incremental
+                    else batch_logits(models[v.batch_key], ex)
+                )
+                scored[v.name].logits.append(logits)
+            t = self._timed("scoring and online learning", t)
+            self._engage(engaged, chunk, catalog)
+            y.append(ex.y)
+            channels += [lb.channel for lb in chunk]
+            days += [day - self.day0] * len(chunk)
+        return scored, np.concatenate(y), np.array(channels), np.array(days)
+
+    @staticmethod
+    def _engage(engaged: dict[str, list[int]], labels: list[Label], catalog: Catalog) -> None:
+        for lb in labels:
+            if lb.label:
+                rows = engaged[lb.member_id]
+                row = catalog.row(lb.course_id)
+                if row in rows:
+                    rows.remove(row)
+                rows.append(row)
+                del rows[:-RECENT_ENGAGED]
+
+    def _off_policy(self, served, state, shown, gone, start, scored) -> None:
+        """Target probabilities of the logged first-slot courses of the day's impressions."""
+        catalog = state.catalog
+        base = (catalog.released_at <= start) & ~catalog.retired
+        for lb in shown:
+            if lb.position != 0 or lb.propensity is None:
+                continue
+            allowed = base.copy()
+            allowed[list(gone[lb.member_id])] = False
+            probs = target_probabilities(
+                served,
+                state,
+                lb.member_id,
+                event_ts(lb),
+                allowed,
+                catalog.row(lb.course_id),
+                self.config.temperature,
+            )
+            for name, p in probs.items():
+                scored[name].target.append(p)
+            self._logged.append((lb.label, lb.propensity))
+
+    def _figures(self, scored, y, channels, days) -> Evaluation:
+        rewards, propensity = np.array(self._logged, float).reshape(-1, 2).T
+        out: dict[str, Any] = {}
+        for name, s in scored.items():
+            logits = np.concatenate(s.logits)
+            q = metrics.quality(y, logits)
+            table, _ = metrics.calibration(y, 1.0 / (1.0 + np.exp(-logits)))
+            out[name] = {
+                "title": BY_NAME[name].title,
+                **q,
+                "calibration": table,
+                "channels": {
+                    ch: metrics.quality(y[channels == ch], logits[channels == ch])
+                    for ch in sorted(set(channels.tolist()))
+                },
+                "by_day": [
+                    {"day": int(d), **metrics.quality(y[days == d], logits[days == d])}
+                    for d in sorted(set(days.tolist()))
+                ],
+                "top_k": metrics.top_k(s.top, s.relevant, self.config.k),
+                "ips": ips(rewards, np.array(s.target), propensity, self.config.clip),
+            }
+        report = {
+            "log": {
+                "events": len(self.log.events),
+                "courses": len(self.log.courses),
+                "members": len(self.log.members),
+                "days": self.days,
+                "train_days": self.train_days,
+                "train_labels_until_ms": self.split_ms,
+                "test_labels": len(y),
+                "test_positives": int(y.sum()),
+            },
+            "config": {
+                "rule": self.config.rules[0],
+                "k": self.config.k,
+                "ips_clip": self.config.clip,
+                "ips_temperature": self.config.temperature,
+                **self.hyper,
+                "half_life_days": self.config.half_life_days,
+            },
+        }
+        return Evaluation(out, report, y, {}, {})
+
+    def _recovery(self, full, onlines, train, labels) -> dict[str, Any] | None:
+        truth = self.log.truth
+        if truth is None or "member_taste" not in truth:
+            return None
+        args = (self.log.courses, self.spec, truth)
+        batch = dict(zip(full.members.ids, full.members.mean, strict=True))
+        train_counts = Counter(lb.member_id for lb in train)
+        out = {
+            "full-batch": [member_recovery(batch, train_counts, *args, n) for n in RECOVERY_LABELS]
+        }
+        online = onlines.get("full-incremental")
+        if online is not None:
+            fitted = {**batch, **{m: p.mean for m, p in online.members.items()}}
+            counts = Counter(lb.member_id for lb in self._known(labels))
+            out["full-incremental"] = [
+                member_recovery(fitted, counts, *args, n) for n in RECOVERY_LABELS
+            ]
+        return out
+
+    def _main_logits(self, model: GLMixModel) -> np.ndarray:
+        """A frozen model's logits on the main rule's test labels."""
+        return np.concatenate([batch_logits(model, ex) for ex in self._chunks])
+
+    def _rules(self, labels, full, train_ex, test_logits, y) -> dict[str, Any]:
+        """Insight 9: counts per rule and a full GLMix trained on each rule's labels,
+        scored on its own test labels and on the main rule's ('common')."""
+        t = time.perf_counter()
+        rules = self.config.rules
+        out: dict[str, Any] = {}
+        for rule in tqdm(rules, desc="label rules", disable=not self.progress):
+            if rule == rules[0]:
+                main = test_logits.get("full-batch")
+                own = metrics.quality(y, self._main_logits(full) if main is None else main)
+                out[rule] = {**rule_counts(labels), "own": own, "common": own}
+                continue
+            rule_labels = labels_of(self.log.events, rule)
+            t = self._timed("labelling", t)
+            train, test = self._split(rule_labels)
+            state = fresh_state(self.log, self.spec)
+            tr, _ = build_examples(train, state)
+            te, _ = build_examples(test, state)
+            t = self._timed("features", t)
+            model = BY_NAME["full-batch"].fit(tr, self.spec, **self.hyper)
+            out[rule] = {
+                **rule_counts(rule_labels),
+                "own": metrics.quality(te.y, batch_logits(model, te)),
+                "common": metrics.quality(y, self._main_logits(model)),
+            }
+            t = self._timed("rule comparison", t)
+        return out

@@ -1,0 +1,161 @@
+"""The compared models (paper Table 7 plus the cold-start baselines and the Insight 11
+day-of-week ablation), each a GLMix fitted by the batch trainer on a column subset of
+x_mc and a subset of the random effects, so every variant scores through the same
+`glmix_logits` as the worker. Incremental variants start from their batch twin and learn
+every later label with `OnlineGLMix`, predicting it first (progressive validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from models.examples import Examples
+from models.glmix import GLMixModel, RandomEffects
+from models.online import OnlineGLMix
+from models.posterior import GaussianEffect
+from models.spec import MC_NAMES, FeatureSpec
+from models.synthetic import centred_correlation
+from models.train import row_dots, train
+from schemas import Course
+
+DAY_OF_WEEK_COLUMNS = (*(n for n in MC_NAMES if n.startswith("dow_")), "weekend_x_long")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compared model: which x_mc columns it may use (None: all, minus `drop`), which
+    random effects it fits, and whether it keeps learning after the batch fit.
+
+    >>> v = Variant("no-dow", "full, no day of week", drop=DAY_OF_WEEK_COLUMNS)
+    >>> int(v.mask().sum()), len(MC_NAMES)
+    (18, 26)
+    """
+
+    name: str
+    title: str
+    effects: tuple[str, ...] = ("member", "course")
+    keep: tuple[str, ...] | None = None
+    drop: tuple[str, ...] = ()
+    incremental: bool = False
+
+    def mask(self) -> np.ndarray:
+        """1.0 for the x_mc columns the variant uses, 0.0 for the others."""
+        keep = MC_NAMES if self.keep is None else self.keep
+        return np.array([n in keep and n not in self.drop for n in MC_NAMES], float)
+
+    @property
+    def batch_key(self) -> tuple[Any, ...]:
+        """Variants with equal keys share one batch fit (an incremental one and its twin)."""
+        return (self.effects, self.keep, self.drop)
+
+    def fit(self, ex: Examples, spec: FeatureSpec, **hyperparameters: Any) -> GLMixModel:
+        """Batch-train on the allowed columns; the others get weight exactly 0."""
+        mask = self.mask()
+        model = train(
+            replace(ex, x_mc=ex.x_mc * mask), spec, random_effects=self.effects, **hyperparameters
+        )
+        model.w = model.w * mask
+        return model
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("popularity", "popularity (smoothed CTR)", (), ("ctr_logit", "log_impressions")),
+    Variant("skill-affinity", "skill affinity (cold start)", (), ("skill_cos", "followed_cos")),
+    Variant("lr", "LR (global only)", ()),
+    Variant("course-only", "GLMix per-course only", ("course",)),
+    Variant("member-only", "GLMix per-member only", ("member",)),
+    Variant("full-batch", "GLMix full (batch)"),
+    Variant("full-incremental", "GLMix full (incremental)", incremental=True),
+    Variant("full-batch-no-dow", "GLMix full (batch), no day of week", drop=DAY_OF_WEEK_COLUMNS),
+    Variant(
+        "full-incremental-no-dow",
+        "GLMix full (incremental), no day of week",
+        drop=DAY_OF_WEEK_COLUMNS,
+        incremental=True,
+    ),
+)
+BY_NAME = {v.name: v for v in VARIANTS}
+
+
+def select(names: str | None) -> tuple[Variant, ...]:
+    """Variants named in a comma-separated list (all when None); ValueError on unknown."""
+    if names is None:
+        return VARIANTS
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in BY_NAME]
+    if unknown or not wanted:
+        raise ValueError(f"unknown variants {unknown}; choose from {', '.join(BY_NAME)}")
+    return tuple(BY_NAME[n] for n in dict.fromkeys(wanted))
+
+
+def _effect_scores(effects: RandomEffects, ids: list[str], entity, table, table_row):
+    """Per example: the entity's coefficients (0 without a model) . its table row."""
+    rows = np.array([effects.index.get(e, -1) for e in ids], np.intp)[entity]
+    coef = np.vstack([effects.mean, np.zeros((1, table.shape[1]))])  # row -1: no model
+    return row_dots(table, table_row, coef, rows)
+
+
+def batch_logits(model: GLMixModel, ex: Examples) -> np.ndarray:
+    """Logits of a frozen model for every example."""
+    return (
+        ex.x_mc @ model.w
+        + model.b
+        + _effect_scores(model.members, ex.member_ids, ex.member, ex.x_c, ex.course)
+        + _effect_scores(model.courses, ex.course_ids, ex.course, ex.x_m, ex.member)
+    )
+
+
+def online_model(model: GLMixModel, half_life_days: float) -> OnlineGLMix:
+    """The near-line updater seeded with a batch model, priors as in training."""
+    l2 = model.meta["hyperparameters"]
+    return OnlineGLMix(
+        model,
+        GaussianEffect(l2=l2["l2_member"], half_life_days=half_life_days),
+        GaussianEffect(l2=l2["l2_course"], half_life_days=half_life_days),
+    )
+
+
+def progressive_logits(online: OnlineGLMix, ex: Examples) -> np.ndarray:
+    """Progressive validation: each example is scored, then learned, in order."""
+    out = np.empty(len(ex))
+    for i in range(len(ex)):
+        m, c = ex.member_ids[ex.member[i]], ex.course_ids[ex.course[i]]
+        x = ex.x_mc[i], ex.x_c[ex.course[i]], ex.x_m[ex.member[i]]
+        out[i] = online.logit(m, c, *x)
+        online.learn_one(m, c, *x, y=int(ex.y[i]), ts=int(ex.ts[i]))
+    return out
+
+
+def member_recovery(
+    fitted: Mapping[str, np.ndarray],
+    counts: Mapping[str, int],
+    courses: list[Course],
+    spec: FeatureSpec,
+    truth: dict,
+    min_labels: int,
+) -> dict[str, float | int | None]:
+    """Centred correlation (see `centred_correlation`) of fitted vs planted member effects
+    over the catalog, alpha_m · x_c against the planted taste of each course's category and
+    difficulty, for members with a fitted effect and at least `min_labels` labels."""
+    names = truth["member_taste_features"]
+    attrs = np.array(
+        [
+            [f"category:{c.category}" == f or f"difficulty:{c.difficulty}" == f for f in names]
+            for c in courses
+        ],
+        float,
+    )
+    keep = sorted(
+        m for m in fitted if counts.get(m, 0) >= min_labels and m in truth["member_taste"]
+    )
+    if len(keep) < 2:
+        return {"r": None, "members": len(keep), "min_labels": min_labels}
+    x_c = np.array([spec.course_vector(c) for c in courses])
+    scores = np.array([fitted[m] for m in keep]) @ x_c.T
+    planted = np.array([truth["member_taste"][m] for m in keep]) @ attrs.T
+    r = centred_correlation(scores, planted)
+    return {"r": r, "members": len(keep), "min_labels": min_labels}
