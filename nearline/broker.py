@@ -104,7 +104,12 @@ def resolve_jars(cache: Path | None = None) -> Path:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A random Kafka Uuid string; like Kafka's own `Uuid.randomUuid()`, never one that
+    starts with '-', which the storage tool would parse as an option (1 start in 64
+    failed to format before)."""
+    while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())[0] == "-":
+        pass
+    return cid
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,8 @@ class LocalBroker:
             fmt = [*base, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c"]
             run = subprocess.run([*fmt, str(config)], capture_output=True, text=True, check=False)
             if run.returncode != 0:
-                raise BrokerError(f"formatting KRaft storage failed: {run.stdout[-300:]}")
+                output = (run.stderr or run.stdout)[-300:]
+                raise BrokerError(f"formatting KRaft storage failed: {output}")
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 [*base, "kafka.Kafka", str(config)],

@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="broker, simulated world, worker, replay: end to end")
     _world_flags(p, members=500, courses=200, days=7, seed=7)
     p.add_argument("--workdir", type=Path, default=Path("var") / "demo")
+    p.add_argument("--exit", action="store_true", help="stop after the summary (no serving)")
     p.set_defaults(func=cmd_demo)
     return parser
 

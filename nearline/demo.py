@@ -1,5 +1,7 @@
-"""`nearline demo`: a broker (unless one is configured), a simulated world, a worker, and
-the world's log replayed through it; then a summary of what flowed where.
+"""`nearline demo`: a simulated world, an initial batch model trained on its first days,
+a broker (unless one is configured), a worker serving that model, and the world's log
+replayed through it; then a few members' lists with reasons, and the worker keeps
+serving until Ctrl-C (or stops at once with `--exit`).
 
 The replay is paced below one worker's capacity: a backlog lets one activity topic run
 ahead of another, which holds labels back until the slower one catches up."""
@@ -9,43 +11,89 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import threading
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
+from labels import Labeller, label_log
+from models.train import train_from_labels
 from nearline.broker import any_broker
 from nearline.config import ACTIVITY, Settings
-from nearline.supervise import running_worker, wait_until
+from nearline.supervise import Worker, running_worker, wait_until
 from nearline.topics import group_caught_up, read_topic, topic_size
+from replay.logs import read_courses, read_events, read_members
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
-from schemas import ACTIVITY_TOPICS
+from schemas import ACTIVITY_TOPICS, Label
 
 REPLAY_RATE = 300.0  # events/s
+DAY_MS = 86_400_000
+SHOWN_MEMBERS = 3
 
 
 def _say(step: str) -> None:
     print(f"==> {step}", flush=True)
 
 
+def initial_model(world: Path, settings: Settings, out: Path, train_days: int) -> Path:
+    """Batch GLMix on the labels of the log's first `train_days` days (the offline
+    starting point; the worker then learns near-line from everything replayed)."""
+    labeller = Labeller(
+        settings.autoplay_rule,
+        window_ms=int(settings.window_s * 1000),
+        lateness_ms=int(settings.lateness_s * 1000),
+        min_views=settings.min_views,
+    )
+    results = list(label_log(read_events(world), labeller, close_open=True))
+    labels = [r for r in results if isinstance(r, Label)]
+    start = min(lb.label_ts for lb in labels)
+    early = [lb for lb in labels if lb.label_ts < start + train_days * DAY_MS]
+    model = train_from_labels(early, read_courses(world), read_members(world), min_examples=5)
+    return model.save(out)
+
+
+def show_lists(worker: Worker, world: Path, n: int) -> None:
+    """A few members' feed lists as a reader gets them."""
+    titles = {c.course_id: c.title for c in read_courses(world)}
+    active = Counter(e.member_id for e in read_events(world))
+    for member_id, events in active.most_common(n):
+        status, body = worker.get(f"/recommendations/{member_id}?channel=feed&limit=5")
+        print(f"    {member_id} ({events} events):")
+        if status != 200:
+            print(f"      HTTP {status}: {body['error']}")
+            continue
+        for item in body["items"]:
+            title = titles.get(item["course_id"], item["course_id"])
+            print(f"      {item['score']:.3f}  {title}  ({item['reason']})")
+
+
 def run_demo(args: argparse.Namespace) -> None:
-    workdir = args.workdir
+    workdir: Path = args.workdir
     world = workdir / "world"
     config = WorldConfig(members=args.members, courses=args.courses, days=args.days, seed=args.seed)
     _say(f"simulating {config.members} members x {config.courses} courses x {config.days} days")
     counts = simulate(config, world)
     print("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
-    shutil.rmtree(workdir / "kafka", ignore_errors=True)
-    shutil.rmtree(workdir / "state", ignore_errors=True)
+    for folder in ("kafka", "state", "models"):
+        shutil.rmtree(workdir / folder, ignore_errors=True)
+    base = Settings.from_env()
+    train_days = max(1, args.days // 2)
+    _say(f"training the initial GLMix on the first {train_days} days (offline labels)")
+    artifact = initial_model(world, base, workdir / "models" / "v0001", train_days)
+    print(f"    model artifact: {artifact}")
     _say("starting Kafka (KAFKA_BOOTSTRAP_SERVERS, else Docker, else local jars)")
     with any_broker(workdir / "kafka") as bootstrap:
-        settings = replace(Settings.from_env(), bootstrap=bootstrap, data_dir=workdir / "state")
+        settings = replace(
+            base, bootstrap=bootstrap, data_dir=workdir / "state", model_dir=artifact.parent
+        )
         print(f"    broker at {bootstrap}")
         _say(f"starting a worker (log: {workdir / 'worker.log'})")
         with running_worker(settings, workdir / "worker.log") as worker:
             _say(f"replaying {world} into Kafka at {REPLAY_RATE:.0f} events/s")
             published = publish_log(world, settings, max_rate=REPLAY_RATE)
-            inputs = [settings.topic(t) for t in (*ACTIVITY_TOPICS, ACTIVITY)]
+            inputs = [settings.topic(t) for t in (*ACTIVITY_TOPICS, ACTIVITY, "labels")]
             _say("waiting for the worker to process every record")
             wait_until(
                 lambda: group_caught_up(bootstrap, settings.app_id, inputs),
@@ -58,6 +106,7 @@ def run_demo(args: argparse.Namespace) -> None:
             sent = sum(published[t] for t in ACTIVITY_TOPICS)
             labels = read_topic(bootstrap, settings.topic("labels"))
             sources = Counter(json.loads(r.value)["source"] for r in labels)
+            served = topic_size(bootstrap, settings.topic("recommendations"))
             _say("done")
             print(f"    published {sent} activity records; {valid} valid, {dead} dead-lettered")
             print(
@@ -65,4 +114,11 @@ def run_demo(args: argparse.Namespace) -> None:
                 + ", ".join(f"{n} {source}" for source, n in sources.most_common())
                 + " (the last day's windows are still open)"
             )
-            print(f"    worker health: {worker.get('/health')[1]}")
+            print(f"    {served} recommendation records written; the most active members:")
+            show_lists(worker, world, SHOWN_MEMBERS)
+            url = f"http://127.0.0.1:{settings.web_port}"
+            print(f"    query: curl '{url}/recommendations/<member_id>?channel=feed&limit=10'")
+            print(f"    metrics: {url}/metrics")
+            if not args.exit:
+                _say("serving; Ctrl-C stops the worker and the broker")
+                threading.Event().wait()  # until KeyboardInterrupt

@@ -89,6 +89,7 @@ clock_ticks = raw_topic(CLOCK_TICKS)
 label_input = raw_topic(ACTIVITY, CLOCK_TICKS)  # ticks land on the same partitions
 member_updates = raw_topic(MEMBER_UPDATES)
 metrics = Metrics("nearline")
+status: dict[str, str] = {}  # more of what /health reports (e.g. the model version)
 
 label_state = raw_table("label-state", "member_id -> MemberLabelState")
 watch_stats = raw_table(
@@ -226,4 +227,4 @@ async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.R
     mine = sorted(
         tp.partition for tp in app.assignor.assigned_actives() if tp.topic == activity.topics[0]
     )
-    return web.json({"status": "ok", "app": settings.app_id, "partitions": mine})
+    return web.json({"status": "ok", "app": settings.app_id, "partitions": mine, **status})

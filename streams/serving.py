@@ -43,10 +43,19 @@ from nearline.config import COURSE_EFFECTS, COURSE_LABELS, MEMBER_UPDATES, Setti
 from nearline.topics import partition_of
 from schemas import Click, Course, Dismissal, Label, Member, Recommendations, RecordError, parse
 from scoring.recommend import Recommender, parse_treatments
-from streams.app import app, dead_letter, member_updates, metrics, raw_table, raw_topic, settings
+from streams.app import (
+    app,
+    dead_letter,
+    member_updates,
+    metrics,
+    raw_table,
+    raw_topic,
+    settings,
+    status,
+)
 
 log = logging.getLogger(__name__)
-MODEL_POLL_S = 10.0
+MODEL_POLL_S = 5.0
 
 courses_in = raw_topic("courses")
 course_labels = raw_topic(COURSE_LABELS)
@@ -98,6 +107,7 @@ class Serving:
             model_version=artifact.name,
         )
         self.artifact = artifact
+        status["model"] = artifact.name
         log.info("model %s loaded (%d courses in the catalog)", artifact, len(catalog))
 
     def apply_effect(self, course_id: str, state: CourseState) -> None:

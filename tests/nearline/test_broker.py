@@ -55,3 +55,10 @@ def test_settings_survive_the_trip_through_a_child_environment(tmp_path: Path):
         data_dir=tmp_path,
     )
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_cluster_ids_never_look_like_an_option():
+    from nearline.broker import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]  # ~31 would start with '-' by chance
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)

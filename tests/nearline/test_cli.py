@@ -93,3 +93,13 @@ def test_a_bad_autoplay_rule_is_one_line(tmp_path):
     run = nearline("labels", str(_log_dir(tmp_path)), "--rule", "fixed:-3", "--out", "x")
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "bad autoplay rule 'fixed:-3'" in run.stderr
+
+
+def test_a_worker_without_a_usable_model_or_treatments_does_not_start(tmp_path, monkeypatch):
+    run = nearline("worker", "--model", str(tmp_path), "--bootstrap", "127.0.0.1:1")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "holds no GLMix model" in run.stderr
+    monkeypatch.setenv("NEARLINE_TREATMENTS", '{"feed": {"glmix": 0.5}}')
+    run = nearline("worker", "--bootstrap", "127.0.0.1:1")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "treatments" in run.stderr

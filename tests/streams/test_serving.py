@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaProducer
 
 from labels import Labeller, label_log
+from models.glmix import GLMixModel
 from models.train import train_from_labels
 from nearline.broker import free_port
 from nearline.supervise import Worker, isolated_settings, running_worker, wait_until
@@ -203,6 +204,22 @@ def test_http_errors_are_json(served):
     metrics = served.text("/metrics")
     assert "nearline_rescore_seconds_count" in metrics and "nearline_consumer_lag" in metrics
     assert served.get("/health")[1]["status"] == "ok"
+
+
+def test_a_new_model_version_rolls_in_without_a_restart(served, world, model_dir):
+    GLMixModel.load(model_dir).save(model_dir.parent / "v0002")
+    wait_until(lambda: served.get("/health")[1].get("model") == "v0002", 30, "v0002 to roll in")
+    member = read_members(world)[5].member_id
+    course = read_courses(world)[0].course_id
+    click = Click(
+        event_id="roll-c", member_id=member, course_id=course, channel="feed", ts=_after_log(world)
+    )
+    _send(served, "clicks", [click])
+    wait_until(
+        lambda: _list(served, member)["model_id"] == "glmix-v0002",
+        10,
+        f"{member}'s list to come from the new model",
+    )
 
 
 def test_two_workers_answer_for_each_others_keys(served, world, tmp_path):
