@@ -1,7 +1,7 @@
 """Scoring micro-benchmarks: rescoring one member (candidates from a 5000-course catalog,
 GLMix logits of 1000 candidates, reasons) and compact vs naive record size.
 
-    .venv/bin/python benchmarks/scoring.py
+    .venv/bin/python benchmarks/rescoring.py
 
 Issue 5 asks for the rescoring time per member (1000 candidates) and the compact vs naive
 size with 3 channels x 4 models (paper: about 3x).

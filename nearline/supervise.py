@@ -57,6 +57,16 @@ class Worker:
             raise RuntimeError(f"GET {path}: HTTP {status}")
         return body.decode()
 
+    def recommendations(self, member_id: str, limit: int = 10) -> dict | None:
+        """The member's feed list as served, or None while they have none."""
+        status, body = self.get(f"/recommendations/{member_id}?limit={limit}")
+        return body if status == 200 and body["items"] else None
+
+    def metrics(self) -> dict[str, float]:
+        """`/metrics` as {sample name with labels: value}."""
+        samples = (line.rsplit(" ", 1) for line in self.text("/metrics").splitlines())
+        return {name: float(value) for name, value in samples if not name.startswith("#")}
+
     def fetch(self, path: str) -> tuple[int, bytes]:
         url = f"http://127.0.0.1:{self.settings.web_port}{path}"
         try:
@@ -71,6 +81,30 @@ class Worker:
         with contextlib.suppress(OSError):
             return self.get("/health")[0] == 200
         return False
+
+
+def settled(worker: Worker) -> Callable[[], bool]:
+    """A check for `wait_until`: nothing left to consume and no rescore waiting, on two
+    polls in a row (one quiet poll can fall between a record and the rescore it asks for)."""
+    quiet_polls = 0
+
+    def check() -> bool:
+        nonlocal quiet_polls
+        m = worker.metrics()
+        idle = m["nearline_consumer_lag"] == 0 and m["nearline_rescores_pending"] == 0
+        quiet_polls = quiet_polls + 1 if idle else 0
+        return quiet_polls >= 2
+
+    return check
+
+
+def partitions_split(workers: list[Worker]) -> list[set[int]] | None:
+    """Each worker's partitions once together they own every partition exactly once
+    (a rebalance has settled), else None."""
+    owned = [set(w.get("/health")[1]["partitions"]) for w in workers]
+    n = workers[0].settings.partitions
+    together = set().union(*owned)
+    return owned if all(owned) and together == set(range(n)) and sum(map(len, owned)) == n else None
 
 
 @contextlib.contextmanager

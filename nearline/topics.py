@@ -7,9 +7,10 @@ import contextlib
 import time
 
 from aiokafka.partitioner import murmur2
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import BaseModel
 
 from nearline.config import COMPACTED_TOPICS, Settings
 
@@ -39,6 +40,29 @@ def ensure_topics(settings: Settings) -> list[str]:
         return [t.name for t in wanted]
     finally:
         admin.close()
+
+
+class Publisher:
+    """Sends contract records keyed as the contract says (courses by course_id, everything
+    else by member_id); `send` returns once the broker has them. For tests and benchmarks
+    that act as a producer one record at a time (the replay publishes whole logs)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
+
+    def send(self, topic: str, records: list[BaseModel]) -> None:
+        for r in records:
+            key = r.course_id if topic == "courses" else r.member_id
+            value = r.model_dump_json().encode()
+            self.producer.send(self.settings.topic(topic), key=key.encode(), value=value)
+        self.producer.flush()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.producer.close()
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:

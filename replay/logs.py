@@ -91,6 +91,11 @@ def read_events(log_dir: str | Path) -> Iterator[AnyActivity]:
     return _validated(Path(log_dir) / EVENTS_FILE, ACTIVITY_ADAPTER.validate_json)
 
 
+def last_event_ts(log_dir: str | Path) -> int:
+    """The newest event time in the log: records after it are news to a replayed worker."""
+    return max(e.ts for e in read_events(log_dir))
+
+
 def iter_raw_events(log_dir: str | Path) -> Iterator[tuple[str, bytes]]:
     """(topic, raw JSON value) in arrival order for the Kafka replayer.
 

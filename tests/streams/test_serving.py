@@ -10,23 +10,29 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
 
 from labels import Labeller, label_log
 from models.glmix import GLMixModel
 from models.train import train_from_labels
 from nearline.broker import free_port
-from nearline.supervise import Worker, isolated_settings, running_worker, wait_until
-from nearline.topics import end_offsets, partition_of, read_topic
-from replay.logs import read_courses, read_events, read_members
+from nearline.supervise import (
+    Worker,
+    isolated_settings,
+    partitions_split,
+    running_worker,
+    settled,
+    wait_until,
+)
+from nearline.topics import Publisher, end_offsets, partition_of, read_topic
+from replay.logs import last_event_ts, read_courses, read_events, read_members
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
-from schemas import Click, Course, Dismissal, Impression, Label, Recommendations
+from schemas import Click, Dismissal, Impression, Label, Recommendations
 
 FRESH_S = 2.0  # the issue's bound: a member's action shows in their list within 2 s
 
@@ -63,48 +69,21 @@ def served(kafka_bootstrap, world, model_dir, tmp_path_factory) -> Iterator[Work
     with running_worker(settings, workdir / "worker.log") as worker:
         publish_log(world, settings, max_rate=600, progress=False)
         members = {m.member_id for m in read_members(world)}
-        wait_until(lambda: all(_list(worker, m) for m in members), 90, "a list for every member")
-        wait_until(_settled(worker), 60, "the worker to finish every rescore")
+        wait_until(
+            lambda: all(worker.recommendations(m) for m in members), 90, "a list for every member"
+        )
+        wait_until(settled(worker), 60, "the worker to finish every rescore")
         yield worker
 
 
-def _settled(worker: Worker) -> Callable[[], bool]:
-    """A check: nothing left to consume and no rescore waiting, twice in a row."""
-    quiet = Counter()
-
-    def check() -> bool:
-        idle = "nearline_consumer_lag 0\n", "nearline_rescores_pending 0\n"
-        metrics = worker.text("/metrics")
-        quiet["polls"] = quiet["polls"] + 1 if all(line in metrics for line in idle) else 0
-        return quiet["polls"] >= 2
-
-    return check
-
-
-def _list(worker: Worker, member_id: str) -> dict | None:
-    status, body = worker.get(f"/recommendations/{member_id}?limit=10")
-    return body if status == 200 and body["items"] else None
-
-
-def _send(worker: Worker, topic: str, records: list) -> None:
-    producer = KafkaProducer(bootstrap_servers=worker.settings.bootstrap)
-    for r in records:
-        key = r.course_id if isinstance(r, Course) else r.member_id
-        producer.send(
-            worker.settings.topic(topic), key=key.encode(), value=r.model_dump_json().encode()
-        )
-    producer.flush()
-    producer.close()
-
-
 def _after_log(world: Path) -> int:
-    return max(e.ts for e in read_events(world)) + 60_000
+    return last_event_ts(world) + 60_000
 
 
 def test_every_member_gets_a_list_with_reasons(served, world):
     courses = {c.course_id for c in read_courses(world)}
     for member in read_members(world):
-        body = _list(served, member.member_id)
+        body = served.recommendations(member.member_id)
         assert body["member_id"] == member.member_id and body["channel"] == "feed"
         assert body["model_id"] == "glmix-v0001"
         assert {i["course_id"] for i in body["items"]} <= courses
@@ -116,7 +95,7 @@ def test_every_member_gets_a_list_with_reasons(served, world):
 def test_clicked_category_rises_within_two_seconds(served, world):
     catalog = {c.course_id: c for c in read_courses(world)}
     member = read_members(world)[0].member_id
-    before = _list(served, member)["items"]
+    before = served.recommendations(member)["items"]
     shown = Counter(catalog[i["course_id"]].category for i in before)
     by_category = Counter(c.category for c in catalog.values())
     # the category this member's list shows least of, among those with enough courses
@@ -130,12 +109,13 @@ def test_clicked_category_rises_within_two_seconds(served, world):
             Impression(event_id=f"rise-i{i}", position=i, ts=ts + i, **common),
             Click(event_id=f"rise-c{i}", impression_id=f"rise-i{i}", ts=ts + i + 1, **common),
         ]
-    _send(served, "impressions", [e for e in events if e.kind == "impression"])
-    sent = time.monotonic()
-    _send(served, "clicks", [e for e in events if e.kind == "click"])
+    with Publisher(served.settings) as publisher:
+        publisher.send("impressions", [e for e in events if e.kind == "impression"])
+        sent = time.monotonic()
+        publisher.send("clicks", [e for e in events if e.kind == "click"])
 
     def risen() -> bool:
-        items = _list(served, member)["items"]
+        items = served.recommendations(member)["items"]
         return sum(catalog[i["course_id"]].category == category for i in items) > shown[category]
 
     try:
@@ -144,7 +124,7 @@ def test_clicked_category_rises_within_two_seconds(served, world):
         print(
             "BEFORE", [(catalog[i["course_id"]].category, i["score"], i["reason"]) for i in before]
         )
-        after = _list(served, member)
+        after = served.recommendations(member)
         print(
             "AFTER",
             after["generated_at"],
@@ -159,11 +139,12 @@ def test_clicked_category_rises_within_two_seconds(served, world):
 
 def test_dismissed_course_disappears(served, world):
     member = read_members(world)[1].member_id
-    top = _list(served, member)["items"][0]["course_id"]
+    top = served.recommendations(member)["items"][0]["course_id"]
     dismissal = Dismissal(event_id="dis-1", member_id=member, course_id=top, ts=_after_log(world))
-    _send(served, "dismissals", [dismissal])
+    with Publisher(served.settings) as publisher:
+        publisher.send("dismissals", [dismissal])
     wait_until(
-        lambda: top not in {i["course_id"] for i in _list(served, member)["items"]},
+        lambda: top not in {i["course_id"] for i in served.recommendations(member)["items"]},
         10,
         f"{top} to leave {member}'s list",
     )
@@ -172,7 +153,7 @@ def test_dismissed_course_disappears(served, world):
 def test_retired_course_disappears_touching_only_its_holders(served, world):
     settings = served.settings
     members = [m.member_id for m in read_members(world)]
-    bodies = {m: _list(served, m) for m in members}
+    bodies = {m: served.recommendations(m) for m in members}
     held = Counter(i["course_id"] for b in bodies.values() for i in b["items"])
     course_id, _ = held.most_common(1)[0]
     holders = {m for m, b in bodies.items() if course_id in {i["course_id"] for i in b["items"]}}
@@ -180,11 +161,13 @@ def test_retired_course_disappears_touching_only_its_holders(served, world):
     topic = settings.topic("recommendations")
     before = {tp.partition: end for tp, end in end_offsets(settings.bootstrap, topic).items()}
     course = next(c for c in read_courses(world) if c.course_id == course_id)
-    _send(served, "courses", [course.model_copy(update={"retired": True})])
+    with Publisher(served.settings) as publisher:
+        publisher.send("courses", [course.model_copy(update={"retired": True})])
 
     def gone() -> bool:
         return all(
-            course_id not in {i["course_id"] for i in _list(served, m)["items"]} for m in holders
+            course_id not in {i["course_id"] for i in served.recommendations(m)["items"]}
+            for m in holders
         )
 
     wait_until(gone, 15, f"retired {course_id} to leave every list")
@@ -227,18 +210,16 @@ def test_two_workers_answer_for_each_others_keys(served, world, tmp_path):
     second_settings = replace(first.settings, web_port=free_port(), data_dir=tmp_path / "state")
     members = [m.member_id for m in read_members(world)]
     with running_worker(second_settings, tmp_path / "worker2.log") as second:
-
-        def split() -> tuple[set[int], set[int]] | None:
-            a, b = (set(w.get("/health")[1]["partitions"]) for w in (first, second))
-            n = first.settings.partitions
-            return (a, b) if a and b and a | b == set(range(n)) and not a & b else None
-
-        mine, theirs = wait_until(split, 60, "the two workers to share the partitions")
+        mine, theirs = wait_until(
+            lambda: partitions_split([first, second]), 60, "the two workers to share the partitions"
+        )
         n = first.settings.partitions
         owned_by_second = [m for m in members if partition_of(m.encode(), n) in theirs]
         owned_by_first = [m for m in members if partition_of(m.encode(), n) in mine]
         assert owned_by_first and owned_by_second
         for asker, keys in ((first, owned_by_second), (second, owned_by_first)):
             for m in keys:
-                body = wait_until(lambda m=m, w=asker: _list(w, m), 30, f"{m} via the other worker")
+                body = wait_until(
+                    lambda m=m, w=asker: w.recommendations(m), 30, f"{m} via the other worker"
+                )
                 assert body["member_id"] == m
