@@ -126,7 +126,7 @@ def _plots(ev: Evaluation, out: Path) -> None:
         pts = [(d["day"], d["auc"]) for d in m["by_day"] if d["auc"] is not None]
         if pts:
             ax.plot(*zip(*pts, strict=True), marker=".", label=name)
-    ax.set(xlabel="day of the log (label time)", ylabel="AUC", title="AUC over time")
+    ax.set(xlabel="day of the log (impression time)", ylabel="AUC", title="AUC over time")
     ax.legend(fontsize=7)
     fig.savefig(out / "auc_by_day.png", dpi=100)
     plt.close(fig)

@@ -1,13 +1,17 @@
 """`nearline evaluate`: one log replayed in event time through the worker's core.
 
 1. The log is labelled by `label_log` (the labeller the worker runs) for every rule.
-2. Labels up to the end of day k (by label time) are featurised by `build_examples`
-   (the worker's feature state) and every variant is batch-trained on them.
+2. Labels are featurised by `build_examples` (the worker's feature state) in label-time
+   order and split by *impression* time: every variant is batch-trained on the labels of
+   the impressions of days 1..k, the test labels are those of later impressions. A split
+   by label time would be biased by the label delay: a timeout negative comes a window
+   after its impression, so the last training day would keep its early positives and lose
+   its negatives to the test set (day-of-week weights learned backwards).
 3. The remaining days are replayed one day at a time: at the start of a day each variant,
    as served (`evaluation.serving`), ranks candidates for the members who engage that day
    and assigns probabilities to the courses the logging policy put in first position;
-   then the day's labels are featurised, scored (incremental variants predict each label,
-   then learn it) and learned by the feature state.
+   then the day's labels are featurised and learned by the feature state, and its test
+   labels scored (incremental variants predict each label, then learn it).
 4. Every other rule's labels train a full GLMix too, scored on its own test labels and on
    the main rule's, for the Insight 9 comparison.
 
@@ -40,7 +44,7 @@ from evaluation.variants import (
 )
 from labels import Labeller, label_log
 from models.catalog import Catalog
-from models.examples import FeatureState, build_examples, event_ts, in_time_order
+from models.examples import Examples, FeatureState, build_examples, event_ts, in_time_order
 from models.features import Profile
 from models.glmix import GLMixModel
 from models.posterior import L2_RANDOM_EFFECT
@@ -163,10 +167,22 @@ class Evaluator:
         index = {c.course_id for c in self.log.courses}
         return in_time_order([lb for lb in labels if lb.course_id in index])
 
-    def _split(self, labels: list[Label]) -> tuple[list[Label], list[Label]]:
+    def split(self, labels: list[Label]) -> tuple[list[Label], list[Label]]:
+        """(training, test) labels in label-time order: the labels of the impressions
+        before the split and after it (step 2 of the module docstring)."""
         known = self._known(labels)
-        cut = next((i for i, lb in enumerate(known) if lb.label_ts >= self.split_ms), len(known))
-        return known[:cut], known[cut:]
+        return (
+            [lb for lb in known if event_ts(lb) < self.split_ms],
+            [lb for lb in known if event_ts(lb) >= self.split_ms],
+        )
+
+    def featurised(self, labels: list[Label]) -> tuple[Examples, Examples]:
+        """(training, test) examples of `split`, featurised from one fresh state in
+        label-time order, so that no example sees a label that came after it."""
+        ex, _ = build_examples(self._known(labels), fresh_state(self.log, self.spec))
+        return ex.subset(np.flatnonzero(ex.ts < self.split_ms)), ex.subset(
+            np.flatnonzero(ex.ts >= self.split_ms)
+        )
 
     def _timed(self, stage: str, started: float) -> float:
         now = time.perf_counter()
@@ -179,11 +195,10 @@ class Evaluator:
         events = tqdm(self.log.events, desc=f"labels {rules[0]}", disable=not self.progress)
         labels = labels_of(events, rules[0])
         t = self._timed("labelling", t)
-        train, test = self._split(labels)
+        train, test = self.split(labels)
         if not test:
             raise ValueError("no labels after the training days")
-        state = fresh_state(self.log, self.spec)
-        train_ex, _ = build_examples(train, state)
+        train_ex, _ = self.featurised(labels)
         t = self._timed("features", t)
         variants = self.config.variants
         models: dict[tuple, GLMixModel] = {}
@@ -196,7 +211,7 @@ class Evaluator:
             if v.incremental
         }
         t = self._timed("batch training", t)
-        scored, y, channels, days = self._replay_test(state, train, test, models, onlines)
+        scored, y, channels, days = self._replay_test(labels, test, models, onlines)
         out = self._figures(scored, y, channels, days)
         t = time.perf_counter()
         full = models.get(BY_NAME["full-batch"].batch_key) or BY_NAME["full-batch"].fit(
@@ -208,16 +223,21 @@ class Evaluator:
         out.y, out.logits, out.timings = y, test_logits, dict(self.timings)
         return out
 
-    def _replay_test(self, state, train, test, models, onlines):
-        """Day by day over the test labels: serve, then score and learn (module docstring)."""
+    def _replay_test(self, labels, test, models, onlines):
+        """Day by day from the split: serve, then learn every label and score the test
+        labels (module docstring); the labels before the split only build the state."""
+        known = self._known(labels)
+        before = [lb for lb in known if lb.label_ts < self.split_ms]
+        state = fresh_state(self.log, self.spec)
+        build_examples(before, state)
         config, catalog = self.config, state.catalog
         titles = {c.course_id: c.title for c in self.log.courses}
         members = {m.member_id: m for m in self.log.members}
         engaged: dict[str, list[int]] = defaultdict(list)
-        self._engage(engaged, train, catalog)
+        self._engage(engaged, before, catalog)
         dismissed = [e for e in self.log.events if isinstance(e, Dismissal)]
         by_label_day = defaultdict(list)
-        for lb in test:
+        for lb in known[len(before) :]:
             by_label_day[lb.label_ts // DAY_MS].append(lb)
         by_impression_day = defaultdict(list)
         for lb in test:
@@ -265,6 +285,8 @@ class Evaluator:
             if not chunk:
                 continue
             ex, _ = build_examples(chunk, state)
+            rows = np.flatnonzero(ex.ts >= self.split_ms)
+            ex = ex.subset(rows)
             self._chunks.append(ex)
             t = self._timed("features", t)
             for v in config.variants:
@@ -277,8 +299,8 @@ class Evaluator:
             t = self._timed("scoring and online learning", t)
             self._engage(engaged, chunk, catalog)
             y.append(ex.y)
-            channels += [lb.channel for lb in chunk]
-            days += [day - self.day0] * len(chunk)
+            channels += [chunk[i].channel for i in rows.tolist()]
+            days += (ex.ts // DAY_MS - self.day0).tolist()  # impression day
         return scored, np.concatenate(y), np.array(channels), np.array(days)
 
     @staticmethod
@@ -395,10 +417,7 @@ class Evaluator:
                 continue
             rule_labels = labels_of(self.log.events, rule)
             t = self._timed("labelling", t)
-            train, test = self._split(rule_labels)
-            state = fresh_state(self.log, self.spec)
-            tr, _ = build_examples(train, state)
-            te, _ = build_examples(test, state)
+            tr, te = self.featurised(rule_labels)
             t = self._timed("features", t)
             model = BY_NAME["full-batch"].fit(tr, self.spec, **self.hyper)
             out[rule] = {

@@ -13,8 +13,10 @@ from evaluation.report import run_evaluate_cli
 from evaluation.run import EvalConfig, Evaluator, Log, labels_of
 from evaluation.variants import select
 from labels.offline import run_labels_cli
+from models.examples import event_ts
 from replay.logs import read_events, read_labels
 from replay.simulate import WorldConfig, simulate
+from replay.world import DAY_MS
 
 RULES = ("percentile:95:member", "fixed:9")
 
@@ -89,3 +91,32 @@ def test_incremental_predicts_before_learning(log_dir):
 def test_train_days_must_leave_test_days(log_dir):
     with pytest.raises(ValueError, match=r"train days must be within 1\.\.7"):
         Evaluator(Log.read(log_dir), EvalConfig(train_days=8))
+
+
+def test_split_keeps_every_label_with_its_impression_day(log_dir):
+    """Training holds every label of the impressions before the split, also the timeout
+    negatives that arrive a window after it; a split by label time kept only the early
+    positives of the last training day (a biased day-of-week weight) and scored its
+    negatives as test labels."""
+    ev = Evaluator(Log.read(log_dir), EvalConfig(rules=RULES[:1]))
+    labels = labels_of(read_events(log_dir), RULES[0])
+    train, test = ev.split(labels)
+    assert len(train) + len(test) == len(labels)
+    assert all(event_ts(lb) < ev.split_ms for lb in train)
+    assert all(event_ts(lb) >= ev.split_ms for lb in test)
+    last_day = [lb for lb in labels if ev.split_ms - DAY_MS <= event_ts(lb) < ev.split_ms]
+    late = [lb for lb in train if lb.label_ts >= ev.split_ms]
+    assert late and all(lb.source == "timeout" for lb in late)
+    in_train = [lb for lb in train if event_ts(lb) >= ev.split_ms - DAY_MS]
+    assert sorted(map(repr, in_train)) == sorted(map(repr, last_day))
+    tr, te = ev.featurised(labels)
+    assert (len(tr), len(te)) == (len(train), len(test))
+    assert tr.y.sum() == sum(lb.label for lb in train)
+
+
+def test_scored_labels_are_those_of_test_impressions(log_dir, reports):
+    ev = Evaluator(Log.read(log_dir), EvalConfig(rules=RULES[:1]))
+    _, test = ev.split(labels_of(read_events(log_dir), RULES[0]))
+    report = json.loads((reports[0] / "report.json").read_text())
+    assert report["log"]["test_labels"] == len(test)
+    assert report["log"]["test_positives"] == sum(lb.label for lb in test)
