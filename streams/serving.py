@@ -5,12 +5,13 @@
         `course-effects` every worker follows into its in-memory scorer (beta_c, CTR)
     courses (all partitions, every worker) -> catalog; a changed course -> rescore
         requests for the members whose lists hold it (reverse index)
-    dirty members, debounced -> rescore requests -> recommendations table, whose
-        changelog is the compacted `recommendations` topic
+    a changed member -> rescored at once, or, within `rescore_ms` of their last rescore,
+        once more by a request the timer sends -> recommendations table, whose changelog
+        is the compacted `recommendations` topic
 
 Table writes must happen while the member's own record is being processed (Faust
-writes the changelog to that record's partition), so rescoring waits for a request on
-the member's partition instead of running from a timer. Every decision is made by
+writes the changelog to that record's partition), so the debounced rescore is a request
+on the member's partition rather than work done in the timer. Every decision is made by
 `models.learner` and `scoring.recommend`.
 """
 
@@ -20,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import aiohttp
@@ -81,6 +83,8 @@ class Serving:
         self.artifact: Path | None = None
         self.catalog_ready = asyncio.Event()
         self.dirty: dict[bytes, float] = {}  # member key -> wall time first changed
+        # member key -> wall time of its last rescore, oldest first, for `rescore_ms` only
+        self.rescored: OrderedDict[bytes, float] = OrderedDict()
         self.known: dict[str, Course] = {}  # last valid record of every course
         self.pending: dict[str, CourseState] = {}  # effects of courses not yet in the catalog
         self.holders: dict[str, set[str]] = {}
@@ -174,7 +178,10 @@ def _rescore(key: bytes, requested_ms: float) -> None:
         return
     start = time.perf_counter()
     member_id = key.decode()
-    record = serving.recommender.recommend(member_id, MemberState.from_bytes(raw), _now_ms())
+    serving.dirty.pop(key, None)
+    serving.rescored.pop(key, None)
+    serving.rescored[key] = now = _now_ms()
+    record = serving.recommender.recommend(member_id, MemberState.from_bytes(raw), now)
     before = recommendations.get(key)
     recommendations[key] = record.model_dump_json().encode()
     old = Recommendations.model_validate_json(before).courses if before else ()
@@ -231,7 +238,18 @@ async def update_member(stream: faust.StreamT) -> None:
             state = _load_member(msg.key)
             await _learn(state, label)
         member_state[msg.key] = state.to_bytes()
-        serving.dirty.setdefault(msg.key, _now_ms())
+        _changed(msg.key)
+
+
+def _changed(key: bytes) -> None:
+    """Debounce on both edges: the first change after a quiet period is scored at once
+    (the current event is the member's), later ones within `rescore_ms` wait for the
+    timer, which requests one rescore for all of them."""
+    now = _now_ms()
+    if key in serving.dirty or now - serving.rescored.get(key, 0) < settings.rescore_ms:
+        serving.dirty.setdefault(key, now)
+    else:
+        _rescore(key, now)
 
 
 @app.agent(course_labels)
@@ -322,6 +340,10 @@ async def request_rescores() -> None:
     `rescore_batch` per tick (the rest wait for the next)."""
     for key in list(serving.dirty)[: settings.rescore_batch]:
         await _request_rescore(key, serving.dirty.pop(key))
+    quiet_since = _now_ms() - settings.rescore_ms
+    rescored = serving.rescored
+    while rescored and next(iter(rescored.values())) < quiet_since:
+        rescored.popitem(last=False)
 
 
 @app.timer(interval=MODEL_POLL_S)
