@@ -21,12 +21,13 @@ from labels.offline import label_log
 from models.catalog import Catalog
 from models.examples import Examples, FeatureState, build_examples
 from models.features import Profile
-from models.glmix import GLMixModel, RandomEffects
+from models.glmix import GLMixModel
 from models.online import OnlineGLMix
 from models.posterior import GaussianEffect
+from models.refit import batch_logits, daily_refit_logits
 from models.spec import MC_NAMES, FeatureSpec
 from models.synthetic import centred_correlation
-from models.train import GLMixTrainer, quality, row_dots, train
+from models.train import GLMixTrainer, quality, train
 from replay.logs import read_courses, read_events, read_members, read_truth
 from replay.simulate import simulate
 from replay.world import WorldConfig
@@ -39,22 +40,6 @@ ABLATIONS = {
     "GLMix per-member only": ("member",),
     "GLMix full (batch)": ("member", "course"),
 }
-
-
-def effect_scores(effects: RandomEffects, ids: list[str], entity: np.ndarray, table, table_row):
-    """Per example: the entity's coefficients (0 without a model) . its table row."""
-    rows = np.array([effects.index.get(e, -1) for e in ids])[entity]
-    coef = np.vstack([effects.mean, np.zeros((1, table.shape[1]))])  # row -1: no model
-    return row_dots(table, table_row, coef, rows)
-
-
-def batch_logits(model: GLMixModel, ex: Examples) -> np.ndarray:
-    return (
-        ex.x_mc @ model.w
-        + model.b
-        + effect_scores(model.members, ex.member_ids, ex.member, ex.x_c, ex.course)
-        + effect_scores(model.courses, ex.course_ids, ex.course, ex.x_m, ex.member)
-    )
 
 
 def incremental_logits(model: GLMixModel, ex: Examples, half_life_days: float) -> np.ndarray:
@@ -150,6 +135,8 @@ def main() -> None:
         )
         rows.append((name, batch_logits(model, test_ex)))
         full = model
+    hyper = {"l2_member": args.l2, "l2_course": args.l2, "min_examples": args.min_examples}
+    rows.append(("GLMix full (daily refit)", daily_refit_logits(ex, spec, half, **hyper)))
     rows.append(
         ("GLMix full (incremental)", incremental_logits(full, test_ex, args.half_life_days))
     )
