@@ -86,7 +86,8 @@ class MemberLabelState:
 
     def forget_before(self, since_ms: int) -> None:
         """Drop seen ids older than `since_ms` (they can only come back as late events)."""
-        self.seen = {h: ts for h, ts in self.seen.items() if ts >= since_ms}
+        if self.seen and min(self.seen.values()) < since_ms:  # most hours drop nothing
+            self.seen = {h: ts for h, ts in self.seen.items() if ts >= since_ms}
 
     def to_bytes(self) -> bytes:
         doc = {
