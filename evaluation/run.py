@@ -37,7 +37,6 @@ from evaluation.variants import (
     BY_NAME,
     VARIANTS,
     Variant,
-    batch_logits,
     member_recovery,
     online_model,
     progressive_logits,
@@ -48,6 +47,7 @@ from models.examples import Examples, FeatureState, build_examples, event_ts, in
 from models.features import Profile
 from models.glmix import GLMixModel
 from models.posterior import L2_RANDOM_EFFECT
+from models.refit import batch_logits
 from models.spec import FeatureSpec
 from replay.logs import TRUTH_FILE, read_courses, read_events, read_members, read_truth
 from schemas import AnyActivity, Course, Dismissal, Label, Member

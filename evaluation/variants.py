@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from models.examples import Examples
-from models.glmix import GLMixModel, RandomEffects
+from models.glmix import GLMixModel
 from models.online import OnlineGLMix
 from models.posterior import GaussianEffect
+from models.recovery import taste_attributes
 from models.spec import MC_NAMES, FeatureSpec
 from models.synthetic import centred_correlation
-from models.train import row_dots, train
+from models.train import train
 from schemas import Course
 
 DAY_OF_WEEK_COLUMNS = (*(n for n in MC_NAMES if n.startswith("dow_")), "weekend_x_long")
@@ -92,23 +93,6 @@ def select(names: str | None) -> tuple[Variant, ...]:
     return tuple(BY_NAME[n] for n in dict.fromkeys(wanted))
 
 
-def _effect_scores(effects: RandomEffects, ids: list[str], entity, table, table_row):
-    """Per example: the entity's coefficients (0 without a model) . its table row."""
-    rows = np.array([effects.index.get(e, -1) for e in ids], np.intp)[entity]
-    coef = np.vstack([effects.mean, np.zeros((1, table.shape[1]))])  # row -1: no model
-    return row_dots(table, table_row, coef, rows)
-
-
-def batch_logits(model: GLMixModel, ex: Examples) -> np.ndarray:
-    """Logits of a frozen model for every example."""
-    return (
-        ex.x_mc @ model.w
-        + model.b
-        + _effect_scores(model.members, ex.member_ids, ex.member, ex.x_c, ex.course)
-        + _effect_scores(model.courses, ex.course_ids, ex.course, ex.x_m, ex.member)
-    )
-
-
 def online_model(model: GLMixModel, half_life_days: float) -> OnlineGLMix:
     """The near-line updater seeded with a batch model, priors as in training."""
     l2 = model.meta["hyperparameters"]
@@ -141,14 +125,7 @@ def member_recovery(
     """Centred correlation (see `centred_correlation`) of fitted vs planted member effects
     over the catalog, alpha_m · x_c against the planted taste of each course's category and
     difficulty, for members with a fitted effect and at least `min_labels` labels."""
-    names = truth["member_taste_features"]
-    attrs = np.array(
-        [
-            [f"category:{c.category}" == f or f"difficulty:{c.difficulty}" == f for f in names]
-            for c in courses
-        ],
-        float,
-    )
+    attrs = taste_attributes(courses, truth["member_taste_features"])
     keep = sorted(
         m for m in fitted if counts.get(m, 0) >= min_labels and m in truth["member_taste"]
     )

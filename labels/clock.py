@@ -44,14 +44,17 @@ class StreamClock:
     sources: tuple[str, ...] = SOURCES
     newest: dict[str, int] = field(default_factory=dict)
     day: int = -1
+    watermark_ms: int = field(default=0, init=False)  # kept by every update of `newest`
 
-    @property
-    def watermark_ms(self) -> int:
+    def __post_init__(self) -> None:
+        self.watermark_ms = self._watermark()
+
+    def _watermark(self) -> int:
         if not self.newest:
             return 0
         lead = max(self.newest.values())
         floor = 0 if self.hold_ms is None else lead - self.hold_ms
-        slowest = min(self.newest.get(source, floor) for source in self.sources)
+        slowest = min([self.newest.get(source, floor) for source in self.sources])
         return max(slowest, floor) - self.lateness_ms
 
     def observe(self, source: str, ts_ms: int) -> bool:
@@ -72,6 +75,7 @@ class StreamClock:
         return self._new_day()
 
     def _new_day(self) -> bool:
+        self.watermark_ms = self._watermark()
         day = day_of(self.watermark_ms)
         if day > self.day:
             self.day = day

@@ -39,10 +39,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from labels.rules import DEFAULT_RULE, Rule, Scope
-from labels.state import Event, MemberLabelState
+from labels.state import Event, MemberLabelState, event_hash
 from labels.watchtime import DAY_MS, WatchStats, day_of
 from schemas import Click, Impression, Label
 from schemas.labels import LabelSource
+from schemas.parse import trusted
 
 HOUR_MS = 3_600_000
 DEFAULT_MIN_VIEWS = 20
@@ -123,7 +124,8 @@ class Labeller:
         if state.member_id and state.member_id != event.member_id:
             raise ValueError(f"event of {event.member_id!r} given to {state.member_id!r}")
         state.member_id = event.member_id
-        if state.seen_since(event, state.watermark_ms - self.window_ms):
+        key = event_hash(event)
+        if state.seen_since(key, state.watermark_ms - self.window_ms):
             return Outcome(duplicate=True)
         if event.ts < state.watermark_ms:
             reason = (
@@ -131,7 +133,7 @@ class Labeller:
                 f" {state.watermark_ms} (event time - {self.lateness_ms} ms lateness)"
             )
             return Outcome(rejects=[Reject(event, reason)])
-        state.push(event)
+        state.push(event, key)
         if watermark_ms is None:
             watermark_ms = event.ts - self.lateness_ms
         return Outcome(self.advance(state, watermark_ms, videos, global_stats))
@@ -220,7 +222,8 @@ def _match(
 
 def _label(imp: Impression, label: int, source: LabelSource, ts: int, rule: str) -> Label:
     # Built from validated records, so no second validation on the hot path.
-    return Label.model_construct(
+    return trusted(
+        Label,
         member_id=imp.member_id,
         course_id=imp.course_id,
         channel=imp.channel,

@@ -59,7 +59,9 @@ class LogLabeller:
         if isinstance(event, Dismissal):  # not labeller input
             return []
         new_day = self.clock.observe(event.kind, event.ts)
-        state = self.members.setdefault(event.member_id, MemberLabelState())
+        state = self.members.get(event.member_id)
+        if state is None:
+            state = self.members[event.member_id] = MemberLabelState()
         wm = self.clock.watermark_ms
         out = self.labeller.step(state, event, self.videos, self.everyone, wm)
         if out.duplicate:

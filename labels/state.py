@@ -67,9 +67,9 @@ class MemberLabelState:
     stats: WatchStats = field(default_factory=WatchStats)
     version: int = 1
 
-    def push(self, event: Event) -> None:
-        """Remember an accepted event until the watermark passes it."""
-        self.seen[event_hash(event)] = event.ts
+    def push(self, event: Event, key: int) -> None:
+        """Remember an accepted event (`key`: its `event_hash`) until the watermark passes it."""
+        self.seen[key] = event.ts
         heapq.heappush(self.buffer, (order_key(event), event))
 
     def pop_before(self, watermark_ms: int) -> Event | None:
@@ -78,14 +78,16 @@ class MemberLabelState:
             return heapq.heappop(self.buffer)[1]
         return None
 
-    def seen_since(self, event: Event, since_ms: int) -> bool:
-        """Whether this event was accepted before, counting only ids with ts >= since_ms."""
-        ts = self.seen.get(event_hash(event))
+    def seen_since(self, key: int, since_ms: int) -> bool:
+        """Whether the event with `event_hash` `key` was accepted before, counting only ids
+        with ts >= since_ms."""
+        ts = self.seen.get(key)
         return ts is not None and ts >= since_ms
 
     def forget_before(self, since_ms: int) -> None:
         """Drop seen ids older than `since_ms` (they can only come back as late events)."""
-        self.seen = {h: ts for h, ts in self.seen.items() if ts >= since_ms}
+        if self.seen and min(self.seen.values()) < since_ms:  # most hours drop nothing
+            self.seen = {h: ts for h, ts in self.seen.items() if ts >= since_ms}
 
     def to_bytes(self) -> bytes:
         doc = {

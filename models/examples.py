@@ -33,6 +33,7 @@ class Examples:
     member_ids: list[str]
     course_ids: list[str]
     ts: np.ndarray  # (n,) impression time, epoch ms
+    label_ts: np.ndarray  # (n,) when the label became final (what a refit may use)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -46,6 +47,7 @@ class Examples:
             member=self.member[rows],
             course=self.course[rows],
             ts=self.ts[rows],
+            label_ts=self.label_ts[rows],
         )
 
 
@@ -134,7 +136,7 @@ def build_examples(
     """Replay `labels` in time order through `state`; returns the examples and the number
     of labels skipped because their course is not in the catalog."""
     spec: FeatureSpec = state.catalog.spec
-    x_mc, y, member, course, ts = [], [], [], [], []
+    x_mc, y, member, course, ts, label_ts = [], [], [], [], [], []
     member_rows: dict[str, int] = {}
     skipped = 0
     for label in tqdm(in_time_order(labels), disable=not progress, desc="features", unit="lb"):
@@ -148,6 +150,7 @@ def build_examples(
         member.append(member_rows.setdefault(label.member_id, len(member_rows)))
         course.append(row)
         ts.append(event_ts(label))
+        label_ts.append(label.label_ts)
     member_ids = list(member_rows)
     examples = Examples(
         np.array(x_mc).reshape(-1, spec.dims[2]),
@@ -159,5 +162,6 @@ def build_examples(
         member_ids,
         list(state.catalog.ids),
         np.array(ts, np.int64),
+        np.array(label_ts, np.int64),
     )
     return examples, skipped

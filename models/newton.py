@@ -15,6 +15,7 @@ import numpy as np
 from models.posterior import sigmoid
 
 ROW_BUDGET = 1 << 17  # padded rows per block: bounds the (E, L, d) gather to ~40 MB
+MAX_HALVINGS = 20  # step halvings per Newton step before taking the (tiny) step anyway
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,18 @@ def group(entity: np.ndarray, n_entities: int, min_examples: int) -> list[Block]
 
 
 def objective(
-    theta: np.ndarray, X: np.ndarray, y: np.ndarray, offset: np.ndarray, l2: np.ndarray
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    l2: np.ndarray,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per entity: log-loss of `y` under logits X @ theta + offset, plus l2/2 ||theta||²."""
     z = np.matmul(X, theta[..., None])[..., 0] + offset
     loss = np.logaddexp(0.0, z) - y * z
+    if mask is not None:
+        loss = loss * mask
     return loss.sum(-1) + 0.5 * (l2 * theta**2).sum(-1)
 
 
@@ -89,10 +97,23 @@ def newton(
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`steps` Newton iterations from `theta`; returns (mode, diagonal of the Hessian there),
-    the mean and precision of the Laplace posterior."""
+    the mean and precision of the Laplace posterior.
+
+    Far from the mode a full logistic Newton step can overshoot and diverge (an entity
+    with many labels whose logit must move by several units), so each entity's step is
+    halved until its objective does not increase."""
     for _ in range(steps):
         g, H = gradient_hessian(theta, X, y, offset, l2, mask)
-        theta = theta - np.linalg.solve(H, g[..., None])[..., 0]
+        step = np.linalg.solve(H, g[..., None])[..., 0]
+        before = objective(theta, X, y, offset, l2, mask)
+        scale = np.ones(len(theta))
+        for _ in range(MAX_HALVINGS):
+            trial = theta - scale[:, None] * step
+            worse = objective(trial, X, y, offset, l2, mask) > before
+            if not worse.any():
+                break
+            scale = np.where(worse, 0.5 * scale, scale)
+        theta = trial
     _, H = gradient_hessian(theta, X, y, offset, l2, mask)
     return theta, np.diagonal(H, axis1=1, axis2=2).copy()
 

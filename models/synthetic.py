@@ -85,7 +85,7 @@ def planted(
     ts = T0 + np.arange(n, dtype=np.int64) * MINUTE_MS
     member_ids = [f"m{i}" for i in range(n_members)]
     course_ids = [f"c{i}" for i in range(n_courses)]
-    ex = Examples(x_mc, y, member, course, x_m, x_c, member_ids, course_ids, ts)
+    ex = Examples(x_mc, y, member, course, x_m, x_c, member_ids, course_ids, ts, ts)
     return ex, spec, truth
 
 

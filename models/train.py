@@ -76,38 +76,51 @@ class GLMixTrainer(BaseEstimator):
         self.newton_steps = newton_steps
         self.random_effects = random_effects
 
-    def fit(self, ex: Examples, spec: FeatureSpec) -> GLMixTrainer:
+    def fit(self, ex: Examples, spec: FeatureSpec, init: GLMixModel | None = None) -> GLMixTrainer:
+        """Fit on `ex`; with `init` (e.g. yesterday's model), coordinate descent continues
+        from its coefficients instead of starting from zero (a warm start)."""
         # thousands of tiny batched products: BLAS threads only add overhead (measured
         # 20x slower on a busy 2-core machine), so train single-threaded
         with threadpool_limits(limits=1):
-            return self._fit(ex, spec)
+            return self._fit(ex, spec, init)
 
-    def _fit(self, ex: Examples, spec: FeatureSpec) -> GLMixTrainer:
+    def _fit(self, ex: Examples, spec: FeatureSpec, init: GLMixModel | None) -> GLMixTrainer:
         unknown = set(self.random_effects) - set(RANDOM_EFFECTS)
         if unknown:
             raise ValueError(f"unknown random effects {sorted(unknown)}; use {RANDOM_EFFECTS}")
         if len(np.unique(ex.y)) < 2:
             raise ValueError("training needs both positive and negative labels")
         started = time.perf_counter()
-        lr = LogisticRegression(C=1.0 / self.l2_fixed, max_iter=1000).fit(ex.x_mc, ex.y)
-        wb = np.append(lr.coef_[0], lr.intercept_[0])
-        x1 = np.hstack([ex.x_mc, np.ones((len(ex), 1))])
-        fixed = x1 @ wb
-        trace = [{"step": "fixed", **quality(ex.y, fixed)}]
         # per kind: (coefficient table, row of it per example, entity of each example, l2)
         kinds = {
             "member": (ex.x_c, ex.course, ex.member, self.l2_member),
             "course": (ex.x_m, ex.member, ex.course, self.l2_course),
         }
         effects: dict[str, Any] = {}
+        scores = {}
         for name in self.random_effects:
-            table, _, entity, l2 = kinds[name]
-            n_entities = len(ex.member_ids if name == "member" else ex.course_ids)
-            blocks = group(entity, n_entities, self.min_examples)
-            zeros = np.zeros((n_entities, table.shape[1]))
-            effects[name] = {"blocks": blocks, "mean": zeros, "precision": zeros + l2}
-        scores = {name: np.zeros(len(ex)) for name in self.random_effects}
+            table, table_row, entity, l2 = kinds[name]
+            ids = ex.member_ids if name == "member" else ex.course_ids
+            blocks = group(entity, len(ids), self.min_examples)
+            mean = np.zeros((len(ids), table.shape[1]))
+            if init is not None:  # warm start for the entities that get a model here
+                ents = np.concatenate([b.ents for b in blocks] or [np.zeros(0, int)])
+                start = (init.members if name == "member" else init.courses).matrix(ids)
+                mean[ents] = start[ents]
+            effects[name] = {"blocks": blocks, "mean": mean, "precision": mean * 0 + l2}
+            scores[name] = row_dots(table, table_row, mean, entity)
+        x1 = np.hstack([ex.x_mc, np.ones((len(ex), 1))])
         l2_fixed = np.append(np.full(ex.x_mc.shape[1], self.l2_fixed), 0.0)  # free intercept
+        offset = sum(scores.values(), np.zeros(len(ex)))
+        if init is None:
+            lr = LogisticRegression(C=1.0 / self.l2_fixed, max_iter=1000).fit(ex.x_mc, ex.y)
+            wb = np.append(lr.coef_[0], lr.intercept_[0])
+        else:  # same objective as the LogisticRegression, solved from init's w and b
+            wb = np.append(init.w, init.b)
+            wb = newton(wb[None], x1[None], ex.y[None], offset[None], l2_fixed, self.newton_steps)
+            wb = wb[0][0]
+        fixed = x1 @ wb
+        trace = [{"step": "fixed", **quality(ex.y, fixed + offset)}]
         for sweep in range(self.sweeps):
             if sweep > 0:
                 offset = sum(scores.values(), np.zeros(len(ex)))
@@ -156,9 +169,12 @@ class GLMixTrainer(BaseEstimator):
         return self
 
 
-def train(ex: Examples, spec: FeatureSpec, **hyperparameters: Any) -> GLMixModel:
-    """Fit a GLMix on feature matrices (see `GLMixTrainer` for the hyper-parameters)."""
-    return GLMixTrainer(**hyperparameters).fit(ex, spec).model_
+def train(
+    ex: Examples, spec: FeatureSpec, init: GLMixModel | None = None, **hyperparameters: Any
+) -> GLMixModel:
+    """Fit a GLMix on feature matrices (see `GLMixTrainer` for the hyper-parameters),
+    warm-started from `init` if given."""
+    return GLMixTrainer(**hyperparameters).fit(ex, spec, init).model_
 
 
 def train_from_labels(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -54,3 +55,32 @@ def parse(
         return model.model_validate_json(raw, context={"channels": frozenset(channels)})
     except ValidationError as e:
         raise RecordError(describe(e)) from None
+
+
+def trusted(model: type[M], **values: object) -> M:
+    """A record from values already valid and complete (every field), e.g. copied from
+    validated records: ~2x cheaper than `model_construct`, which resolves aliases and
+    defaults field by field (measured 2.3 vs 4.7 us for a Label).
+
+    >>> from schemas.activity import Click
+    >>> trusted(Click, kind="click", event_id="e", member_id="m", course_id="c",
+    ...         channel="feed", impression_id=None, ts=1767225600000).model_dump_json()
+    '{"event_id":"e","member_id":"m","course_id":"c","ts":1767225600000,"kind":"click",\
+"channel":"feed","impression_id":null}'
+    """
+    try:  # in declared order: the serialiser writes fields in the order of __dict__
+        fields = {name: values[name] for name in _field_names(model)}
+    except KeyError as e:
+        raise ValueError(f"trusted {model.__name__} needs every field; {e} is missing") from None
+    record = model.__new__(model)
+    object.__setattr__(record, "__dict__", fields)
+    object.__setattr__(record, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
+
+
+@cache
+def _field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    """Declared field names (`model_fields` is a property that costs ~1 us a call)."""
+    return tuple(model.model_fields)

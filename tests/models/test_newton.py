@@ -1,7 +1,8 @@
 import numpy as np
 from scipy.optimize import minimize
 
-from models.newton import fit_entities, gradient_hessian, group, objective
+from models.newton import fit_entities, gradient_hessian, group, newton, objective
+from models.posterior import sigmoid
 
 
 def stacked_problem(seed=0, e=3, rows=7, d=4):
@@ -34,6 +35,33 @@ def test_masked_padding_rows_do_not_count():
     g_cut, H_cut = gradient_hessian(theta, X[:, :5], y[:, :5], offset[:, :5], l2)
     np.testing.assert_allclose(g, g_cut)
     np.testing.assert_allclose(H, H_cut)
+
+
+def test_newton_reaches_the_mode_where_full_steps_overshoot():
+    # hundreds of labels per entity and logits several units from the start: a full Newton
+    # step from zero overshoots and, unchecked, diverges (objective measured to triple)
+    rng = np.random.default_rng(0)
+    e, rows, d = 100, 500, 4
+    truth = rng.normal(0.0, 1.5, (e, d))
+    X = np.eye(d)[rng.integers(d, size=(e, rows))]
+    offset = np.full((e, rows), -2.5)
+    y = (rng.random((e, rows)) < sigmoid(offset + (X @ truth[..., None])[..., 0])).astype(float)
+    l2 = np.ones(d)
+    start = np.zeros((e, d))
+    losses = [objective(newton(start, X, y, offset, l2, k)[0], X, y, offset, l2) for k in range(5)]
+    assert (np.diff(losses, axis=0) <= 1e-9).all()
+    g, _ = gradient_hessian(newton(start, X, y, offset, l2, 12)[0], X, y, offset, l2)
+    assert np.abs(g).max() < 1e-6
+
+
+def test_masked_padding_rows_do_not_count_in_the_objective():
+    X, y, offset, theta, l2 = stacked_problem()
+    mask = np.ones(y.shape)
+    mask[:, 5:] = 0.0
+    np.testing.assert_allclose(
+        objective(theta, X, y, offset, l2, mask),
+        objective(theta, X[:, :5], y[:, :5], offset[:, :5], l2),
+    )
 
 
 def test_group_covers_each_eligible_entity_rows_exactly_once():
