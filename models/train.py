@@ -20,7 +20,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from models.catalog import Catalog
-from models.examples import Examples, FeatureState, build_examples
+from models.examples import Examples, FeatureState, build_examples, event_ts
 from models.features import Profile
 from models.glmix import GLMixModel, RandomEffects
 from models.newton import fit_entities, group, newton
@@ -198,26 +198,47 @@ def train_from_labels(
     return model
 
 
+def settled(labels: Iterable[Label], window_ms: int) -> list[Label]:
+    """The labels of impressions whose attribution window had closed by the newest label:
+    a batch can only learn those. A younger impression's click is already a label but its
+    "no click" is not yet, so keeping them would skew the newest days toward positives.
+
+    >>> from models.examples import event_ts
+    >>> t = 1767225600000
+    >>> lb = lambda imp, at, y: Label(member_id="m", course_id="c", channel="feed", label=y,
+    ...     source="click" if y else "timeout", impression_ts=imp, label_ts=at, rule="r")
+    >>> [event_ts(x) - t for x in settled([lb(t, t + 60, 1), lb(t + 55, t + 58, 1),
+    ...     lb(t, t + 10, 0)], window_ms=10)]
+    [0, 0]
+    """
+    labels = list(labels)
+    newest = max((lb.label_ts for lb in labels), default=0)
+    return [lb for lb in labels if event_ts(lb) + window_ms <= newest]
+
+
 def run_train_cli(
     labels_path: str | Path,
     log_dir: str | Path | None,
     out_dir: str | Path,
     progress: bool = True,
     *,
+    window_ms: int = 86_400_000,
     courses: Iterable[Course] | None = None,
     members: Iterable[Member] | None = None,
     **hyperparameters: Any,
 ) -> dict[str, Any]:
     """`nearline train LABELS --out MODEL_DIR`: courses and members come from the recorded
-    logs in `log_dir` unless given; returns the artifact's data summary and metrics."""
+    logs in `log_dir` unless given; trains on the settled labels (see `settled`); returns
+    the artifact's data summary and metrics."""
     from replay.logs import read_courses, read_labels, read_members  # the recorder's readers
 
     if courses is None or members is None:
         courses = read_courses(log_dir) if courses is None else courses
         members = read_members(log_dir) if members is None else members
-    model = train_from_labels(
-        read_labels(labels_path), courses, members, progress=progress, **hyperparameters
-    )
+    labels = read_labels(labels_path)
+    usable = settled(labels, window_ms)
+    model = train_from_labels(usable, courses, members, progress=progress, **hyperparameters)
+    model.meta["data"]["unsettled_left_out"] = len(labels) - len(usable)
     out = model.save(out_dir)
     metrics = {k: v for k, v in model.meta["metrics"].items() if k != "trace"}
     return {"out": str(out), **model.meta["data"], **metrics}

@@ -103,7 +103,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     if not args.labels.is_file():
         raise UserError(f"no such labels file: {args.labels}")
-    summary = run_train_cli(args.labels, args.log, args.out, progress=not args.quiet)
+    window_ms = int(args.window_h * 3_600_000)
+    summary = run_train_cli(
+        args.labels, args.log, args.out, progress=not args.quiet, window_ms=window_ms
+    )
     print(" ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list)))
 
 
@@ -215,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labels", type=Path, help="labels JSONL (from `nearline labels`)")
     p.add_argument("--log", type=_existing_dir, required=True, help="log with the catalog")
     p.add_argument("--out", type=Path, required=True, help="artifact directory to write")
+    p.add_argument(
+        "--window-h", type=_positive_float, default=24.0, help="the labels' attribution window"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from labels import Labeller, label_log
+from models.examples import event_ts
 from models.train import train_from_labels
 from nearline.broker import any_broker
 from nearline.config import ACTIVITY, Settings
@@ -47,8 +48,9 @@ def initial_model(world: Path, settings: Settings, out: Path, train_days: int) -
     )
     results = list(label_log(read_events(world), labeller, close_open=True))
     labels = [r for r in results if isinstance(r, Label)]
-    start = min(lb.label_ts for lb in labels)
-    early = [lb for lb in labels if lb.label_ts < start + train_days * DAY_MS]
+    start = min(event_ts(lb) for lb in labels)
+    # by impression time: an early impression's label may come after the cut (timeouts)
+    early = [lb for lb in labels if event_ts(lb) < start + train_days * DAY_MS]
     model = train_from_labels(early, read_courses(world), read_members(world), min_examples=5)
     return model.save(out)
 

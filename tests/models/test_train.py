@@ -10,7 +10,7 @@ from models.glmix import ArtifactError, GLMixModel
 from models.scorer import Scorer
 from models.spec import MC_NAMES, FeatureSpec, SpecMismatch
 from models.synthetic import centred_correlation, planted, planted_records
-from models.train import GLMixTrainer, run_train_cli, train, train_from_labels
+from models.train import GLMixTrainer, run_train_cli, settled, train, train_from_labels
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +137,10 @@ def test_run_train_cli_writes_a_loadable_artifact(tmp_path, records):
         path, None, tmp_path / "out", progress=False, courses=courses, members=members
     )
     model = GLMixModel.load(tmp_path / "out")
-    assert summary["examples"] == len(labels) == model.meta["data"]["examples"]
-    assert summary["first_ts"] == min(lb.impression_ts for lb in labels)
+    usable = settled(labels, window_ms=86_400_000)
+    assert summary["examples"] == len(usable) == model.meta["data"]["examples"]
+    assert summary["unsettled_left_out"] == len(labels) - len(usable) > 0
+    assert summary["first_ts"] == min(lb.impression_ts for lb in usable)
     assert summary["auc"] > model.meta["metrics"]["trace"][0]["auc"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +87,12 @@ def test_simulate_label_and_train_from_the_command_line(tmp_path):
     from models import GLMixModel
 
     trained = GLMixModel.load(model)
-    assert trained.meta["data"]["examples"] == len(lines)
+    left_out = trained.meta["data"]["unsettled_left_out"]
+    assert trained.meta["data"]["examples"] + left_out == len(lines) and left_out > 0
+    # what a batch cannot learn yet is the positives of impressions whose window is open
+    newest = max(json.loads(line)["label_ts"] for line in lines)
+    young = [json.loads(x) for x in lines if json.loads(x)["impression_ts"] + 86_400_000 > newest]
+    assert len(young) == left_out and all(lb["label"] == 1 for lb in young)
 
 
 def test_a_bad_autoplay_rule_is_one_line(tmp_path):
