@@ -5,16 +5,22 @@ and into a per-partition partial of the global statistics under `*<partition>`, 
 key has exactly one writer. Every worker reads the whole table (a global table); the
 global statistics are the sum of the partials. Thresholds read only completed days,
 so a short propagation lag changes nothing (see `labels.labeller`).
+
+Each value starts with the offset of the last view it counts: that key's one writer
+reads its partition in order, so a view processed again after a handover (at-least-once
+delivery) is recognised and not counted twice.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator, Mapping, MutableMapping
 from functools import lru_cache
 
 from labels.watchtime import WatchStats, day_of
 
 GLOBAL_PREFIX = "*"
+_OFFSET = struct.Struct("<q")
 
 
 def partial_key(partition: int) -> str:
@@ -25,30 +31,34 @@ def count_view(
     table: MutableMapping[str, bytes],
     course_id: str,
     partition: int,
+    offset: int,
     watched_s: float,
     ts_ms: int,
     keep_days: int,
 ) -> None:
-    """Add one accepted autoplay to its video's and its partition's global statistics,
-    forgetting days that no window of `keep_days` can read any more."""
+    """Add the accepted autoplay at `offset` of `partition` to its video's and its
+    partition's global statistics (unless they count it already), forgetting days that
+    no window of `keep_days` can read any more."""
     for key in (course_id, partial_key(partition)):
         raw = table.get(key)
-        stats = WatchStats.from_bytes(raw) if raw else WatchStats()
+        if raw and _OFFSET.unpack_from(raw)[0] >= offset:
+            continue
+        stats = WatchStats.from_bytes(raw[_OFFSET.size :]) if raw else WatchStats()
         stats.add(watched_s, ts_ms)
         stats.prune(day_of(ts_ms) - keep_days)
-        table[key] = stats.to_bytes()
+        table[key] = _OFFSET.pack(offset) + stats.to_bytes()
 
 
 @lru_cache(maxsize=8192)
 def _decode(raw: bytes) -> WatchStats:
-    return WatchStats.from_bytes(raw)
+    return WatchStats.from_bytes(raw[_OFFSET.size :])
 
 
 class VideoStats(Mapping[str, WatchStats]):
     """Per-video statistics decoded from the shared table; unchanged bytes decode once.
 
     >>> table = {}
-    >>> count_view(table, "c1", 0, 12.0, 1767225600000, keep_days=32)
+    >>> count_view(table, "c1", 0, 7, 12.0, 1767225600000, keep_days=32)
     >>> VideoStats(table)["c1"].views(day=20455, window_days=30)
     1
     >>> global_stats(table, partitions=2).views(day=20455, window_days=30)

@@ -24,10 +24,12 @@ from schemas import (
     RecordError,
     parse_activity,
 )
+from streams.assignor import declared_partitions_for_missing_changelogs
 from streams.recovery import seek_before_resuming
 
 settings = Settings.from_env()
 seek_before_resuming()
+declared_partitions_for_missing_changelogs()
 
 
 def broker_url(bootstrap: str) -> str:
@@ -49,6 +51,9 @@ app = faust.App(
     # Batches, not one request per record: agents forward every record they consume.
     producer_linger_ms=5,
     producer_max_batch_size=512 * 1024,
+    # A killed worker's partitions move once its session expires: seconds, not a minute.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=2.0,
 )
 
 
@@ -203,20 +208,23 @@ async def count_views(stream: faust.StreamT) -> None:
             watch_stats,
             view.course_id,
             event.message.partition,
+            event.message.offset,
             view.watched_s,
             view.ts,
             labeller.keep_days,
         )
 
 
+def _owned() -> list[int]:
+    """The activity partitions this worker processes."""
+    active = app.assignor.assigned_actives()
+    return sorted(tp.partition for tp in active if tp.topic == settings.topic(ACTIVITY))
+
+
 @app.timer(interval=max(1.0, settings.idle_s / 2))
 async def tick_idle_partitions() -> None:
     """Event time keeps passing on partitions where nothing arrives."""
-    mine = [
-        tp.partition
-        for tp in app.assignor.assigned_actives()
-        if tp.topic == settings.topic(ACTIVITY) and tp.partition in clocks
-    ]
+    mine = [partition for partition in _owned() if partition in clocks]
     for partition, passed_ms in idle.idle(mine, time.monotonic()):
         ts = max(clocks[partition].newest.values()) + passed_ms
         await clock_ticks.send(value=json.dumps({"ts": ts}).encode(), partition=partition)
@@ -224,7 +232,4 @@ async def tick_idle_partitions() -> None:
 
 @app.page("/health")
 async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-    mine = sorted(
-        tp.partition for tp in app.assignor.assigned_actives() if tp.topic == activity.topics[0]
-    )
-    return web.json({"status": "ok", "app": settings.app_id, "partitions": mine, **status})
+    return web.json({"status": "ok", "app": settings.app_id, "partitions": _owned(), **status})
