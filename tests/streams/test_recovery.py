@@ -1,10 +1,12 @@
-"""The recovery workaround: stream partitions resume only after the seek."""
+"""The recovery workarounds: stream partitions resume only after the seek, and a partition
+never committed is read from its beginning."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from faust.types import TP
 
 from streams import recovery
 
@@ -49,3 +51,36 @@ def test_partitions_resume_only_after_the_seek(monkeypatch, completed, expected)
     asyncio.run(recovery._seek_then_resume(r))
     assert r.app.consumer.calls == expected
     assert "resume_partitions" not in vars(r.app.consumer), "the consumer is restored"
+
+
+class Thread:
+    def __init__(self) -> None:
+        self.to_beginning: list[TP] = []
+
+    async def seek_to_beginning(self, *tps: TP) -> None:
+        self.to_beginning += tps
+
+
+class SeekingConsumer:
+    def __init__(self) -> None:
+        self._thread = Thread()
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic.endswith("-changelog")
+
+
+def test_partitions_never_committed_go_back_to_their_beginning(monkeypatch):
+    committed = {
+        TP("activity", 0): None,  # the previous owner died before its first commit
+        TP("activity", 1): 0,
+        TP("activity", 2): 5,
+        TP("label-state-changelog", 0): None,  # positioned by the recovery instead
+    }
+
+    async def seek_to_committed(self):
+        return committed
+
+    monkeypatch.setattr(recovery, "_seek_to_committed", seek_to_committed)
+    consumer = SeekingConsumer()
+    assert asyncio.run(recovery._seek_to_committed_or_beginning(consumer)) == committed
+    assert consumer._thread.to_beginning == [TP("activity", 0), TP("activity", 1)]
