@@ -3,6 +3,7 @@ made by the core packages (schemas, labels, models, scoring)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -25,6 +26,8 @@ from schemas import (
     parse_activity,
 )
 from streams.assignor import declared_partitions_for_missing_changelogs
+from streams.fence import Fence, Reprocessing, label_identity, topic_reader
+from streams.outbox import Outbox, Output, pack, unpack
 from streams.recovery import seek_before_resuming
 
 settings = Settings.from_env()
@@ -109,6 +112,19 @@ labeller = Labeller(
 )
 clocks: dict[int, StreamClock] = {}  # activity partition -> its event-time clock
 idle = IdleTimer(idle_s=settings.idle_s)
+# Outputs a re-processed record or a recovered outbox holds are fenced against what
+# their topic holds already (see streams.outbox and streams.fence).
+outputs = {"labels": labels_out, WATCH_VIEWS: watch_views, MEMBER_UPDATES: member_updates}
+fences = {name: Fence(topic_reader(settings.bootstrap, settings.topic(name))) for name in outputs}
+fences["labels"].identity = label_identity  # a label is its impression's, whatever it says
+reprocessing = Reprocessing()
+outbox = Outbox()
+
+
+@app.on_partitions_assigned.connect
+async def reset_fences(sender: faust.AppT, assigned: set, **kwargs: object) -> None:
+    for tracker in (*fences.values(), reprocessing, outbox):
+        tracker.reset()
 
 
 async def dead_letter(msg: faust.types.Message, raw: bytes, error: str) -> None:
@@ -132,27 +148,63 @@ async def validate(stream: faust.StreamT) -> None:
         await activity.send(key=record.member_id.encode(), value=record.model_dump_json().encode())
 
 
-def _load(key: bytes) -> MemberLabelState:
+def _load(key: bytes) -> tuple[MemberLabelState, list[Output]]:
     raw = label_state.get(key)
-    return MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
+    if not raw:
+        return MemberLabelState(), []
+    state, stored = unpack(raw)
+    return MemberLabelState.from_bytes(state), stored
 
 
-async def _emit(labels: list) -> None:
-    for label in labels:
-        await labels_out.send(key=label.member_id.encode(), value=label.model_dump_json().encode())
-    metrics.inc("labels_out", len(labels), help="labels produced")
+def _store(key: bytes, state: MemberLabelState, stored: list[Output], new: list[Output]) -> None:
+    """The state with every output not yet acknowledged: written before they are sent."""
+    label_state[key] = pack(state.to_bytes(), outbox.unacknowledged(stored) + new)
 
 
-async def _sweep(partition: int, watermark_ms: int) -> None:
+async def _send(output: Output, since_ms: int) -> asyncio.Future | None:
+    """Send unless the topic holds it already; the acknowledgement, not awaited."""
+    fence = fences[output.topic]
+    partition = partition_of(output.key, settings.partitions)
+    await fence.cover(partition, min(since_ms, output.created_ms))
+    if not fence.admit(partition, output.value):
+        return None
+    if output.topic == "labels":
+        metrics.inc("labels_out", help="labels produced")
+    topic = outputs[output.topic]
+    return await topic.send(key=output.key, value=output.value, partition=partition)
+
+
+async def _send_all(new: list[Output], since_ms: int) -> None:
+    for output in new:
+        outbox.track(output, await _send(output, since_ms))
+
+
+async def _reconcile(partition: int, since_ms: int) -> None:
+    """First record of a partition since the assignment: send what recovered outboxes
+    hold and the output topics do not."""
+    for key in list(label_state.keys()):
+        if partition_of(key, settings.partitions) == partition:
+            await _send_all(_load(key)[1], since_ms)
+
+
+def _label_outputs(labels: list, now_ms: int) -> list[Output]:
+    return [
+        Output("labels", label.member_id.encode(), label.model_dump_json().encode(), now_ms)
+        for label in labels
+    ]
+
+
+async def _sweep(partition: int, watermark_ms: int, since_ms: int) -> None:
     """A new day on this partition: advance every member it holds (closes idle windows)."""
     videos, everyone = VideoStats(watch_stats), global_stats(watch_stats, settings.partitions)
+    now_ms = int(time.time() * 1000)
     for key in list(label_state.keys()):
         if partition_of(key, settings.partitions) != partition:
             continue
-        state = _load(key)
-        labels = labeller.advance(state, watermark_ms, videos, everyone)
-        await _emit(labels)
-        label_state[key] = state.to_bytes()
+        state, stored = _load(key)
+        new = _label_outputs(labeller.advance(state, watermark_ms, videos, everyone), now_ms)
+        _store(key, state, stored, new)
+        await _send_all(new, since_ms)
 
 
 @app.agent(label_input)
@@ -161,11 +213,15 @@ async def label(stream: faust.StreamT) -> None:
     async for event in stream.events():
         msg = event.message
         now = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        since_ms = reprocessing.since(msg.topic, msg.partition, round(msg.timestamp * 1000))
+        if outbox.first_since_assignment(msg.partition):
+            await _reconcile(msg.partition, since_ms)
         record = None
         if msg.topic != settings.topic(CLOCK_TICKS):
             record = ACTIVITY_ADAPTER.validate_json(msg.value)
             if isinstance(record, Dismissal):  # no label: the member's lists change
-                await member_updates.send(key=msg.key, value=msg.value)
+                await _send(Output(MEMBER_UPDATES, msg.key, msg.value, now_ms), since_ms)
                 continue
         clock = clocks.get(msg.partition)
         if clock is None:
@@ -180,23 +236,21 @@ async def label(stream: faust.StreamT) -> None:
             new_day = clock.observe(record.kind, record.ts)
             for source in idle.quiet(msg.partition, now):
                 new_day |= clock.quiet(source)
-            state = _load(msg.key)
+            state, stored = _load(msg.key)
             videos = VideoStats(watch_stats)
             everyone = global_stats(watch_stats, settings.partitions)
             out = labeller.step(state, record, videos, everyone, clock.watermark_ms)
-            # Order matters without transactions: labels are queued before the state
-            # (after a crash they may repeat, never vanish; consumers dedupe them by
-            # impression_event_id), views after it (they may vanish, never count twice).
-            await _emit(out.labels)
-            label_state[msg.key] = state.to_bytes()
+            new = _label_outputs(out.labels, now_ms)
+            if out.accepted and isinstance(record, Autoplay):
+                new.append(Output(WATCH_VIEWS, record.course_id.encode(), msg.value, now_ms))
+            if out.accepted and isinstance(record, Click):  # learned at once: see serving
+                new.append(Output(MEMBER_UPDATES, msg.key, msg.value, now_ms))
+            _store(msg.key, state, stored, new)
+            await _send_all(new, since_ms)
             for reject in out.rejects:
                 await dead_letter(msg, msg.value, reject.reason)
-            if out.accepted and isinstance(record, Autoplay):
-                watch_views.send_soon(key=record.course_id.encode(), value=msg.value)
-            if out.accepted and isinstance(record, Click):  # learned at once: see serving
-                await member_updates.send(key=msg.key, value=msg.value)
         if new_day:
-            await _sweep(msg.partition, clock.watermark_ms)
+            await _sweep(msg.partition, clock.watermark_ms, since_ms)
 
 
 @app.agent(watch_views)
