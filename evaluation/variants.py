@@ -15,8 +15,7 @@ import numpy as np
 
 from models.examples import Examples
 from models.glmix import GLMixModel
-from models.online import OnlineGLMix
-from models.posterior import GaussianEffect
+from models.online import OnlineGLMix, effects
 from models.recovery import taste_attributes
 from models.spec import MC_NAMES, FeatureSpec
 from models.synthetic import centred_correlation
@@ -95,12 +94,7 @@ def select(names: str | None) -> tuple[Variant, ...]:
 
 def online_model(model: GLMixModel, half_life_days: float) -> OnlineGLMix:
     """The near-line updater seeded with a batch model, priors as in training."""
-    l2 = model.meta["hyperparameters"]
-    return OnlineGLMix(
-        model,
-        GaussianEffect(l2=l2["l2_member"], half_life_days=half_life_days),
-        GaussianEffect(l2=l2["l2_course"], half_life_days=half_life_days),
-    )
+    return OnlineGLMix(model, *effects(model, half_life_days))
 
 
 def progressive_logits(online: OnlineGLMix, ex: Examples) -> np.ndarray:

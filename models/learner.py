@@ -17,10 +17,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from models.examples import event_ts
 from models.features import Profile, member_course_features
 from models.history import CourseStats, MemberHistory, count, observe
-from models.posterior import GaussianEffect, Posterior
+from models.online import effects
+from models.posterior import Posterior
 from models.scorer import Scorer
+from models.spec import FeatureSpec
 from schemas import Click, Dismissal, Label, Member
 
 ENGAGED = 5  # recent positives kept for "Because you watched X" candidates
@@ -152,19 +155,12 @@ class Learner:
     ([1], 1.0, True)
     """
 
-    def __init__(
-        self,
-        scorer: Scorer,
-        member_effect: GaussianEffect | None = None,
-        course_effect: GaussianEffect | None = None,
-    ):
+    def __init__(self, scorer: Scorer):
         self.scorer = scorer
-        l2 = scorer.model.meta.get("hyperparameters", {})
-        self.member_effect = member_effect or GaussianEffect(l2=l2.get("l2_member", 10.0))
-        self.course_effect = course_effect or GaussianEffect(l2=l2.get("l2_course", 10.0))
+        self.member_effect, self.course_effect = effects(scorer.model)
 
     @property
-    def spec(self):
+    def spec(self) -> FeatureSpec:
         return self.scorer.model.spec
 
     def new_member(self, member: Member | None = None) -> MemberState:
@@ -187,7 +183,7 @@ class Learner:
         row = catalog.index.get(label.course_id)
         if row is None:
             return None
-        ts = label.label_ts if label.impression_ts is None else label.impression_ts
+        ts = event_ts(label)
         profile = self.profile(label.member_id, state)
         x_mc = member_course_features(catalog, np.array([row]), profile, state.history, ts)[0]
         fixed = float(x_mc @ self.scorer.model.w) + self.scorer.model.b

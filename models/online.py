@@ -10,6 +10,17 @@ from models.glmix import GLMixModel, RandomEffects
 from models.posterior import GaussianEffect, Posterior
 
 
+def effects(
+    model: GLMixModel, half_life_days: float | None = None
+) -> tuple[GaussianEffect, GaussianEffect]:
+    """The near-line member and course effects of a batch model: priors as in training."""
+    l2 = model.meta["hyperparameters"]
+    return (
+        GaussianEffect(l2=l2["l2_member"], half_life_days=half_life_days),
+        GaussianEffect(l2=l2["l2_course"], half_life_days=half_life_days),
+    )
+
+
 class OnlineGLMix:
     """Posterior tables seeded from a batch model (entities it lacks start at the prior).
 

@@ -269,7 +269,7 @@ async def count_views(stream: faust.StreamT) -> None:
         )
 
 
-def _owned() -> list[int]:
+def owned_partitions() -> list[int]:
     """The activity partitions this worker processes."""
     active = app.assignor.assigned_actives()
     return sorted(tp.partition for tp in active if tp.topic == settings.topic(ACTIVITY))
@@ -278,7 +278,7 @@ def _owned() -> list[int]:
 @app.timer(interval=max(1.0, settings.idle_s / 2))
 async def tick_idle_partitions() -> None:
     """Event time keeps passing on partitions where nothing arrives."""
-    mine = [partition for partition in _owned() if partition in clocks]
+    mine = [partition for partition in owned_partitions() if partition in clocks]
     for partition, passed_ms in idle.idle(mine, time.monotonic()):
         ts = max(clocks[partition].newest.values()) + passed_ms
         await clock_ticks.send(value=json.dumps({"ts": ts}).encode(), partition=partition)
@@ -286,4 +286,5 @@ async def tick_idle_partitions() -> None:
 
 @app.page("/health")
 async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-    return web.json({"status": "ok", "app": settings.app_id, "partitions": _owned(), **status})
+    mine = owned_partitions()
+    return web.json({"status": "ok", "app": settings.app_id, "partitions": mine, **status})

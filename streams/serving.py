@@ -42,7 +42,6 @@ from models.learner import (
 )
 from models.scorer import Scorer
 from nearline.config import COURSE_EFFECTS, COURSE_LABELS, MEMBER_UPDATES, Settings
-from nearline.topics import partition_of
 from schemas import Click, Course, Dismissal, Label, Member, Recommendations, RecordError, parse
 from scoring.recommend import Recommender, parse_treatments
 from streams.app import (
@@ -50,6 +49,7 @@ from streams.app import (
     dead_letter,
     member_updates,
     metrics,
+    owned_partitions,
     raw_table,
     raw_topic,
     settings,
@@ -87,8 +87,9 @@ class Serving:
         self.rescored: OrderedDict[bytes, float] = OrderedDict()
         self.known: dict[str, Course] = {}  # last valid record of every course
         self.pending: dict[str, CourseState] = {}  # effects of courses not yet in the catalog
-        self.holders: dict[str, set[str]] = {}
-        self.indexed: frozenset[int] | None = None  # partitions the reverse index covers
+        self.lists: dict[str, tuple[str, ...]] = {}  # member -> courses of their record
+        self.holders: dict[str, set[str]] = {}  # the reverse: course -> members
+        self.indexed: list[int] | None = None  # partitions the reverse index covers
         if settings.model_dir is not None:
             self.load(newest_artifact(settings.model_dir))
 
@@ -135,28 +136,25 @@ class Serving:
                 self.apply_effect(c.course_id, self.pending.pop(c.course_id))
         return changed
 
-    def index(self, member_id: str, before: tuple[str, ...], after: tuple[str, ...]) -> None:
-        for course_id in set(before) - set(after):
-            self.holders.get(course_id, set()).discard(member_id)
-        for course_id in after:
+    def index(self, member_id: str, courses: tuple[str, ...]) -> None:
+        """The member's record now holds `courses`."""
+        for course_id in set(self.lists.get(member_id, ())) - set(courses):
+            self.holders[course_id].discard(member_id)
+        for course_id in courses:
             self.holders.setdefault(course_id, set()).add(member_id)
+        self.lists[member_id] = courses
 
     def holding(self, course_id: str) -> list[str]:
         """Members of this worker whose lists hold the course (index rebuilt from the
         local table after a rebalance, then kept up to date on every write)."""
-        n = self.settings.partitions
-        mine = frozenset(
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == self.settings.topic("labels")
-        )
+        mine = owned_partitions()
         if mine != self.indexed:
+            self.lists.clear()
             self.holders.clear()
             for key, raw in recommendations.items():
-                record = Recommendations.model_validate_json(raw)
-                self.index(key.decode(), (), record.courses)
+                self.index(key.decode(), Recommendations.model_validate_json(raw).courses)
             self.indexed = mine
-        return [m for m in self.holders.get(course_id, ()) if partition_of(m.encode(), n) in mine]
+        return list(self.holders.get(course_id, ()))
 
 
 serving = Serving(settings)
@@ -171,21 +169,22 @@ def _load_member(key: bytes) -> MemberState:
     return MemberState.from_bytes(raw) if raw else serving.learner.new_member()
 
 
-def _rescore(key: bytes, requested_ms: float) -> None:
-    """Write the member's record (the current event is theirs: changelog partition)."""
-    raw = member_state.get(key)
-    if raw is None:
-        return
+def _rescore(key: bytes, requested_ms: float, state: MemberState | None = None) -> None:
+    """Write the member's record (the current event is theirs: changelog partition);
+    `state` when the caller holds it, else read from the table."""
+    if state is None:
+        raw = member_state.get(key)
+        if raw is None:
+            return
+        state = MemberState.from_bytes(raw)
     start = time.perf_counter()
     member_id = key.decode()
     serving.dirty.pop(key, None)
     serving.rescored.pop(key, None)
     serving.rescored[key] = now = _now_ms()
-    record = serving.recommender.recommend(member_id, MemberState.from_bytes(raw), now)
-    before = recommendations.get(key)
+    record = serving.recommender.recommend(member_id, state, now)
     recommendations[key] = record.model_dump_json().encode()
-    old = Recommendations.model_validate_json(before).courses if before else ()
-    serving.index(member_id, old, record.courses)
+    serving.index(member_id, record.courses)
     metrics.observe("rescore_seconds", time.perf_counter() - start, "time to rescore one member")
     metrics.observe(
         "rescore_delay_seconds",
@@ -238,10 +237,10 @@ async def update_member(stream: faust.StreamT) -> None:
             state = _load_member(msg.key)
             await _learn(state, label)
         member_state[msg.key] = state.to_bytes()
-        _changed(msg.key)
+        _changed(msg.key, state)
 
 
-def _changed(key: bytes) -> None:
+def _changed(key: bytes, state: MemberState) -> None:
     """Debounce on both edges: the first change after a quiet period is scored at once
     (the current event is the member's), later ones within `rescore_ms` wait for the
     timer, which requests one rescore for all of them."""
@@ -249,7 +248,7 @@ def _changed(key: bytes) -> None:
     if key in serving.dirty or now - serving.rescored.get(key, 0) < settings.rescore_ms:
         serving.dirty.setdefault(key, now)
     else:
-        _rescore(key, now)
+        _rescore(key, now, state)
 
 
 @app.agent(course_labels)
@@ -406,7 +405,7 @@ async def get_metrics(web: faust.web.View, request: faust.web.Request) -> faust.
         "consumer_lag": (lag, "records not yet committed, over this worker's partitions"),
         "catalog_courses": (catalog, "courses in this worker's catalog"),
         "members_indexed": (
-            len({m for ms in serving.holders.values() for m in ms}),
+            len(serving.lists),
             "members with a list on this worker (reverse index)",
         ),
         "rescores_pending": (len(serving.dirty), "members waiting for a rescore"),
