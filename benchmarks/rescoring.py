@@ -1,5 +1,6 @@
-"""Scoring micro-benchmarks: rescoring one member (candidates from a 5000-course catalog,
-GLMix logits of 1000 candidates, reasons) and compact vs naive record size.
+"""Scoring micro-benchmarks: the worker's rescore of one member (`Recommender.recommend`:
+candidates from a 5000-course catalog, GLMix logits of 1000 candidates, reasons, the
+compact record) with its parts, and compact vs naive record size.
 
     .venv/bin/python benchmarks/rescoring.py
 
@@ -15,13 +16,15 @@ from collections.abc import Callable
 import numpy as np
 
 from models.catalog import Catalog
-from models.features import Profile
-from models.history import CourseStats, MemberHistory
+from models.history import CourseStats
+from models.learner import Learner
 from models.scorer import Scorer
 from models.synthetic import T0, planted_records
 from models.train import train_from_labels
-from scoring.candidates import Signals, generate
+from schemas import DEFAULT_CHANNELS
+from scoring.candidates import generate
 from scoring.compact import record_sizes
+from scoring.recommend import Recommender, single_variant
 from scoring.synthetic import overlapping_lists
 
 
@@ -32,35 +35,26 @@ def per_call_ms(fn: Callable[[], object], number: int = 50) -> str:
 
 
 def bench_rescoring() -> None:
+    """The worker's rescore (`Recommender.recommend`), and its parts, for one member with
+    recent positives and dismissals over a 5000-course catalog."""
     courses, members, labels = planted_records(n_members=50, n_courses=5000, n_labels=2000)
     model = train_from_labels(labels, courses, members, min_examples=5)
     catalog = Catalog(model.spec, courses)
     rng = np.random.default_rng(0)
     for row in range(len(catalog)):
         catalog.set_stats(row, CourseStats(impressions=float(rng.integers(0, 5000))))
+    learner = Learner(Scorer(model, catalog))
+    recommender = Recommender(learner, single_variant(DEFAULT_CHANNELS), k=50)
     member = members[0]
-    engaged = tuple((int(r), courses[r].title) for r in rng.choice(len(catalog), 5))
-    signals = Signals(
-        skills=member.skills,
-        followed=("skill1", "skill2"),
-        engaged=engaged,
-        dismissed=tuple(int(r) for r in rng.choice(len(catalog), 20)),
-        trending_title=rng.poisson(0.2, len(catalog)).astype(float),
-        trending_industry=rng.poisson(0.2, len(catalog)).astype(float),
+    state = learner.new_member(member)
+    state.engaged = tuple(catalog.ids[r] for r in rng.choice(len(catalog), 5))
+    state.dismissed = tuple(catalog.ids[r] for r in rng.choice(len(catalog), 20))
+    state.seen_at = ts = T0 + 40 * 86_400_000
+    signals = recommender.signals(state)
+    profile, alpha = (
+        learner.profile(member.member_id, state),
+        learner.alpha(member.member_id, state),
     )
-    scorer = Scorer(model, catalog)
-    profile = Profile.of(model.spec, member)
-    history = MemberHistory.empty(model.spec.n_categories)
-    alpha = model.members.mean[0]
-    ts = T0 + 40 * 86_400_000
-
-    def rescore() -> list[str]:
-        candidates = generate(catalog, signals, ts, limit=1000)
-        logits = scorer.logits(profile, history, candidates.rows, ts, alpha)
-        top = np.argsort(-logits)[:50]
-        reasons = candidates.reasons()
-        return [reasons[i] for i in top]
-
     candidates = generate(catalog, signals, ts, limit=1000)
     rows, n = candidates.rows, len(candidates.rows)
     print(
@@ -68,12 +62,16 @@ def bench_rescoring() -> None:
     )
     timings = {
         "generate (candidates + per-source scores)": lambda: generate(catalog, signals, ts),
-        f"Scorer.logits, {n} candidates": lambda: scorer.logits(profile, history, rows, ts, alpha),
+        f"Scorer.logits, {n} candidates": lambda: learner.scorer.logits(
+            profile, state.history, rows, ts, alpha.mean
+        ),
         f"reasons of {n} candidates": candidates.reasons,
-        "rescore one member (all of the above, top 50)": rescore,
+        f"rescore one member ({len(DEFAULT_CHANNELS)} channels, top 50, record)": lambda: (
+            recommender.recommend(member.member_id, state, ts)
+        ),
     }
     for name, fn in timings.items():
-        print(f"{name:<48}{per_call_ms(fn)}")
+        print(f"{name:<52}{per_call_ms(fn)}")
 
 
 def bench_record_size() -> None:

@@ -46,6 +46,7 @@ from models.catalog import Catalog
 from models.examples import Examples, FeatureState, build_examples, event_ts, in_time_order
 from models.features import Profile
 from models.glmix import GLMixModel
+from models.history import DAY_MS
 from models.posterior import L2_RANDOM_EFFECT
 from models.refit import batch_logits
 from models.spec import FeatureSpec
@@ -53,7 +54,6 @@ from replay.logs import TRUTH_FILE, read_courses, read_events, read_members, rea
 from schemas import AnyActivity, Course, Dismissal, Label, Member
 from scoring.candidates import Signals
 
-DAY_MS = 86_400_000
 PAPER_RULES = (
     "percentile:95:member",
     "fixed:9",
@@ -247,12 +247,15 @@ class Evaluator:
         first = self.day0 + self.train_days
         test_days = sorted({*by_label_day, *(d for d in by_impression_day if d >= first)})
         self._chunks, self._logged = [], []
+        frozen = {  # batch models do not change during the replay
+            v.name: Served.batch(models[v.batch_key], state)
+            for v in config.variants
+            if not v.incremental
+        }
         for day in tqdm(test_days, desc="test days", disable=not self.progress):
             t = time.perf_counter()
             served = {
-                v.name: Served.online(onlines[v.name], state)
-                if v.incremental
-                else Served.batch(models[v.batch_key], state)
+                v.name: Served.online(onlines[v.name], state) if v.incremental else frozen[v.name]
                 for v in config.variants
             }
             start = day * DAY_MS

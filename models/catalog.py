@@ -71,7 +71,7 @@ class Catalog:
             for i, c in enumerate(added):
                 self.index[c.course_id] = n0 + i
                 self.ids.append(c.course_id)
-                self.titles.append(c.title)
+                self.titles.append("")  # written with the other columns below
             self._grow(len(added))
             self.keys[n0:] = [course_key(c.course_id) for c in added]
             self.ctr_logit[n0:] = self._logit(self.spec.ctr_prior)

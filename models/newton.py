@@ -102,18 +102,19 @@ def newton(
     Far from the mode a full logistic Newton step can overshoot and diverge (an entity
     with many labels whose logit must move by several units), so each entity's step is
     halved until its objective does not increase."""
+    current = objective(theta, X, y, offset, l2, mask)
     for _ in range(steps):
         g, H = gradient_hessian(theta, X, y, offset, l2, mask)
         step = np.linalg.solve(H, g[..., None])[..., 0]
-        before = objective(theta, X, y, offset, l2, mask)
         scale = np.ones(len(theta))
         for _ in range(MAX_HALVINGS):
             trial = theta - scale[:, None] * step
-            worse = objective(trial, X, y, offset, l2, mask) > before
+            after = objective(trial, X, y, offset, l2, mask)
+            worse = after > current
             if not worse.any():
                 break
             scale = np.where(worse, 0.5 * scale, scale)
-        theta = trial
+        theta, current = trial, after
     _, H = gradient_hessian(theta, X, y, offset, l2, mask)
     return theta, np.diagonal(H, axis1=1, axis2=2).copy()
 

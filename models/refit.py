@@ -13,19 +13,10 @@ from typing import Any
 import numpy as np
 
 from models.examples import Examples
-from models.glmix import GLMixModel, RandomEffects
+from models.glmix import GLMixModel
 from models.history import DAY_MS
 from models.spec import FeatureSpec
 from models.train import row_dots, train
-
-
-def effect_scores(
-    effects: RandomEffects, ids: list[str], entity: np.ndarray, table: np.ndarray, row: np.ndarray
-) -> np.ndarray:
-    """Per example: its entity's coefficients (0 without a model) · `table[row]`."""
-    rows = np.array([effects.index.get(e, -1) for e in ids], np.intp)[entity]
-    coef = np.vstack([effects.mean, np.zeros((1, table.shape[1]))])  # row -1: no model
-    return row_dots(table, row, coef, rows)
 
 
 def batch_logits(model: GLMixModel, ex: Examples) -> np.ndarray:
@@ -42,8 +33,8 @@ def batch_logits(model: GLMixModel, ex: Examples) -> np.ndarray:
     return (
         ex.x_mc @ model.w
         + model.b
-        + effect_scores(model.members, ex.member_ids, ex.member, ex.x_c, ex.course)
-        + effect_scores(model.courses, ex.course_ids, ex.course, ex.x_m, ex.member)
+        + row_dots(ex.x_c, ex.course, model.members.matrix(ex.member_ids), ex.member)
+        + row_dots(ex.x_m, ex.member, model.courses.matrix(ex.course_ids), ex.course)
     )
 
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labels import Labeller
 from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS
 
 ACTIVITY = "activity"  # internal: validated activity of every kind, keyed by member_id
@@ -104,6 +105,15 @@ class Settings:
             "NEARLINE_RESCORE_MS": str(self.rescore_ms),
             "NEARLINE_RESCORE_BATCH": str(self.rescore_batch),
         }
+
+    def labeller(self) -> Labeller:
+        """The labeller these settings configure (worker, demo and tests alike)."""
+        return Labeller(
+            self.autoplay_rule,
+            window_ms=int(self.window_s * 1000),
+            lateness_ms=int(self.lateness_s * 1000),
+            min_views=self.min_views,
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from labels import Labeller, label_log
+from labels import label_log
 from models.examples import event_ts
+from models.history import DAY_MS
 from models.train import train_from_labels
 from nearline.broker import any_broker
 from nearline.config import ACTIVITY, Settings
@@ -29,7 +30,6 @@ from replay.simulate import WorldConfig, simulate
 from schemas import ACTIVITY_TOPICS, Label
 
 REPLAY_RATE = 300.0  # events/s
-DAY_MS = 86_400_000
 SHOWN_MEMBERS = 3
 
 
@@ -40,13 +40,7 @@ def _say(step: str) -> None:
 def initial_model(world: Path, settings: Settings, out: Path, train_days: int) -> Path:
     """Batch GLMix on the labels of the log's first `train_days` days (the offline
     starting point; the worker then learns near-line from everything replayed)."""
-    labeller = Labeller(
-        settings.autoplay_rule,
-        window_ms=int(settings.window_s * 1000),
-        lateness_ms=int(settings.lateness_s * 1000),
-        min_views=settings.min_views,
-    )
-    results = list(label_log(read_events(world), labeller, close_open=True))
+    results = list(label_log(read_events(world), settings.labeller(), close_open=True))
     labels = [r for r in results if isinstance(r, Label)]
     start = min(event_ts(lb) for lb in labels)
     # by impression time: an early impression's label may come after the cut (timeouts)

@@ -10,7 +10,6 @@ control arm). Only the variants assigned to the member's channels are scored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 
@@ -20,7 +19,7 @@ from models.learner import Learner, MemberState
 from schemas import Item, Recommendations, RecommendationsView
 from scoring.candidates import Signals, generate
 from scoring.compact import encode
-from scoring.treatments import Treatments
+from scoring.treatments import Treatments, stable_u64
 
 VARIANTS = ("glmix", "glmix-thompson", "popular")
 
@@ -89,7 +88,7 @@ class Recommender:
         self.candidates = candidates
         self.model_version = model_version
 
-    def signals(self, member_id: str, state: MemberState) -> Signals:
+    def signals(self, state: MemberState) -> Signals:
         catalog = self.learner.scorer.catalog
         member = state.member
         engaged = tuple(
@@ -109,17 +108,19 @@ class Recommender:
         member's newest event time (replays run in the past), or `now` without one."""
         ts = state.seen_at or now
         scorer = self.learner.scorer
-        candidates = generate(scorer.catalog, self.signals(member_id, state), ts, self.candidates)
+        candidates = generate(scorer.catalog, self.signals(state), ts, self.candidates)
         rows = candidates.rows
         reasons = candidates.reasons()
         assigned = self.treatments.assign(member_id)
-        profile = self.learner.profile(member_id, state)
+        variants = sorted(set(assigned.values()))
+        if variants != ["popular"]:
+            profile = self.learner.profile(member_id, state)
+            alpha = self.learner.alpha(member_id, state)
         ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for variant in sorted(set(assigned.values())):
+        for variant in variants:
             if variant == "popular":
                 scores = scorer.catalog.log_impressions[rows]
             else:
-                alpha = self.learner.alpha(member_id, state)
                 coef = alpha.mean
                 if variant == "glmix-thompson":
                     coef = self.learner.member_effect.sample(alpha, _rng(member_id, ts))
@@ -150,5 +151,4 @@ class Recommender:
 
 
 def _rng(member_id: str, ts: int) -> np.random.Generator:
-    seed = hashlib.blake2b(f"{member_id}:{ts}".encode(), digest_size=8).digest()
-    return np.random.default_rng(int.from_bytes(seed, "little"))
+    return np.random.default_rng(stable_u64(f"{member_id}:{ts}"))

@@ -11,6 +11,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Literal
+
+
+def stable_u64(key: str, byteorder: Literal["big", "little"] = "little") -> int:
+    """64 bits of blake2b of `key`: stable across processes and platforms (unlike
+    `hash()`)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), byteorder)
 
 
 def unit_hash(member_id: str, experiment: str) -> float:
@@ -20,9 +27,8 @@ def unit_hash(member_id: str, experiment: str) -> float:
     >>> unit_hash("m1", "feed-2026q1") == unit_hash("m1", "feed-2026q1")
     True
     """
-    key = f"{len(experiment)}:{experiment}:{member_id}".encode()  # unambiguous concatenation
-    digest = hashlib.blake2b(key, digest_size=8).digest()
-    return (int.from_bytes(digest, "big") >> 11) / 2.0**53  # 53 bits: exact in a float
+    key = f"{len(experiment)}:{experiment}:{member_id}"  # unambiguous concatenation
+    return (stable_u64(key, "big") >> 11) / 2.0**53  # 53 bits: exact in a float
 
 
 @dataclass(frozen=True)

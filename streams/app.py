@@ -9,7 +9,7 @@ import time
 
 import faust
 
-from labels import Labeller, MemberLabelState
+from labels import MemberLabelState
 from labels.clock import IdleTimer, StreamClock
 from labels.shared import VideoStats, count_view, global_stats
 from nearline.config import ACTIVITY, CLOCK_TICKS, MEMBER_UPDATES, WATCH_VIEWS, Settings
@@ -104,19 +104,21 @@ watch_stats = raw_table(
     "watch-stats", "course_id | *partition -> WatchStats (every worker)", shared=True
 )
 
-labeller = Labeller(
-    settings.autoplay_rule,
-    window_ms=int(settings.window_s * 1000),
-    lateness_ms=int(settings.lateness_s * 1000),
-    min_views=settings.min_views,
-)
+labeller = settings.labeller()
 clocks: dict[int, StreamClock] = {}  # activity partition -> its event-time clock
 idle = IdleTimer(idle_s=settings.idle_s)
 # Outputs a re-processed record or a recovered outbox holds are fenced against what
 # their topic holds already (see streams.outbox and streams.fence).
 outputs = {"labels": labels_out, WATCH_VIEWS: watch_views, MEMBER_UPDATES: member_updates}
-fences = {name: Fence(topic_reader(settings.bootstrap, settings.topic(name))) for name in outputs}
-fences["labels"].identity = label_identity  # a label is its impression's, whatever it says
+
+
+def _fence(name: str) -> Fence:
+    reader = topic_reader(settings.bootstrap, settings.topic(name))
+    # a label is its impression's, whatever it says; other outputs are their bytes
+    return Fence(reader, label_identity) if name == "labels" else Fence(reader)
+
+
+fences = {name: _fence(name) for name in outputs}
 reprocessing = Reprocessing()
 outbox = Outbox()
 

@@ -66,12 +66,16 @@ class Fence:
     def admit(self, partition: int, value: bytes) -> bool:
         """False (once per copy on the topic) for an output produced before."""
         held = self.held.get(partition)
+        if not held:
+            return True
         key = self.identity(value)
-        if held and held[key] > 0:
-            held[key] -= 1
-            log.info("fence: held back a copy of %r", value[:80])
-            return False
-        return True
+        if held[key] <= 0:
+            return True
+        held[key] -= 1
+        if not held[key]:
+            del held[key]  # nothing left to hold: later values skip the identity
+        log.info("fence: held back a copy of %r", value[:80])
+        return False
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from labels import Labeller, LogLabeller
+from labels import label_log
 from nearline.config import ACTIVITY, Settings
 from nearline.supervise import isolated_settings, wait_until
 from nearline.topics import partition_of, read_topic, topic_size
@@ -107,15 +107,7 @@ def _publish(settings: Settings, events: list) -> None:
 
 
 def _offline(events: list, settings: Settings) -> Counter:
-    labeller = Labeller(
-        settings.autoplay_rule,
-        window_ms=int(settings.window_s * 1000),
-        lateness_ms=int(settings.lateness_s * 1000),
-        min_views=settings.min_views,
-    )
-    run = LogLabeller(labeller)
-    results = [r for e in events for r in run.feed(e)]
-    results += run.finish()
+    results = label_log(events, settings.labeller())
     return Counter(r.model_dump_json() for r in results if isinstance(r, Label))
 
 

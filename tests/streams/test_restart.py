@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nearline.broker import free_port
 from nearline.config import Settings
-from nearline.supervise import running_worker, wait_until
+from nearline.supervise import partitions_split, running_worker, wait_until
 from nearline.topics import ensure_topics
 from replay.publish import publish_log
 from tests.streams.replayed import (
@@ -61,29 +61,20 @@ def test_a_second_worker_shares_the_partitions_without_losing_or_repeating_label
 ):
     settings = handover_settings(kafka_bootstrap, tmp_path / "first")
     second = replace(settings, web_port=free_port(), data_dir=tmp_path / "second" / "state")
-    n = settings.partitions
     with running_worker(settings, tmp_path / "first.log") as first:
         replay = Replay(world, settings)
         replay.start()
         wait_mid_stream(world, settings)
         with running_worker(second, tmp_path / "second.log") as joined:
             owned = wait_until(
-                lambda: _split([first.get("/health")[1], joined.get("/health")[1]], n),
+                lambda: partitions_split([first, joined]),
                 60,
                 "the two workers splitting the activity partitions",
             )
             replay.join()
             expected, online = finish(world, settings)
-            assert _split([first.get("/health")[1], joined.get("/health")[1]], n) == owned
+            assert partitions_split([first, joined]) == owned
     assert online == expected, mismatch(online, expected)
-
-
-def _split(healths: list[dict], partitions: int) -> list[list[int]] | None:
-    """Each worker's activity partitions, once the two hold them all and both some (a
-    worker reports its old assignment until its rebalance ends)."""
-    owned = [health["partitions"] for health in healths]
-    split = all(owned) and sorted(owned[0] + owned[1]) == list(range(partitions))
-    return owned if split else None
 
 
 def test_labels_already_on_the_topic_are_not_sent_again(kafka_bootstrap, tmp_path, world):
