@@ -113,6 +113,16 @@ class Scored:
 
 
 @dataclass
+class Replay:
+    """The main rule's examples: those final before the split, then per test day its
+    labels and examples, and the feature state at the day's start (what serving sees)."""
+
+    before: Examples
+    days: dict[int, tuple[list[Label], Examples]] = field(default_factory=dict)
+    states: dict[int, FeatureState] = field(default_factory=dict)
+
+
+@dataclass
 class Evaluation:
     """Everything the report shows: JSON-ready figures plus the arrays behind the plots."""
 
@@ -167,10 +177,9 @@ class Evaluator:
         index = {c.course_id for c in self.log.courses}
         return in_time_order([lb for lb in labels if lb.course_id in index])
 
-    def split(self, labels: list[Label]) -> tuple[list[Label], list[Label]]:
-        """(training, test) labels in label-time order: the labels of the impressions
-        before the split and after it (step 2 of the module docstring)."""
-        known = self._known(labels)
+    def split(self, known: list[Label]) -> tuple[list[Label], list[Label]]:
+        """(training, test) of labels (of known courses, order kept): the labels of the
+        impressions before the split and after it (step 2 of the module docstring)."""
         return (
             [lb for lb in known if event_ts(lb) < self.split_ms],
             [lb for lb in known if event_ts(lb) >= self.split_ms],
@@ -180,9 +189,29 @@ class Evaluator:
         """(training, test) examples of `split`, featurised from one fresh state in
         label-time order, so that no example sees a label that came after it."""
         ex, _ = build_examples(self._known(labels), fresh_state(self.log, self.spec))
-        return ex.subset(np.flatnonzero(ex.ts < self.split_ms)), ex.subset(
-            np.flatnonzero(ex.ts >= self.split_ms)
+        return self._split_examples(ex)
+
+    def _split_examples(self, ex: Examples) -> tuple[Examples, Examples]:
+        return (
+            ex.subset(np.flatnonzero(ex.ts < self.split_ms)),
+            ex.subset(np.flatnonzero(ex.ts >= self.split_ms)),
         )
+
+    def replay(self, known: list[Label]) -> Replay:
+        """The main rule's labels featurised in one pass, in label-time order: the labels
+        final before the split, then each test day's, with the state at its start."""
+        state = fresh_state(self.log, self.spec)
+        before = [lb for lb in known if lb.label_ts < self.split_ms]
+        out = Replay(build_examples(before, state)[0])
+        by_label_day = defaultdict(list)
+        for lb in known[len(before) :]:
+            by_label_day[lb.label_ts // DAY_MS].append(lb)
+        tested = (event_ts(lb) // DAY_MS for lb in known if event_ts(lb) >= self.split_ms)
+        for day in sorted({*by_label_day, *tested}):
+            out.states[day] = state.snapshot()
+            chunk = by_label_day.get(day, [])
+            out.days[day] = (chunk, build_examples(chunk, state)[0])
+        return out
 
     def _timed(self, stage: str, started: float) -> float:
         now = time.perf_counter()
@@ -195,10 +224,14 @@ class Evaluator:
         events = tqdm(self.log.events, desc=f"labels {rules[0]}", disable=not self.progress)
         labels = labels_of(events, rules[0])
         t = self._timed("labelling", t)
-        train, test = self.split(labels)
+        known = self._known(labels)
+        train, test = self.split(known)
         if not test:
             raise ValueError("no labels after the training days")
-        train_ex, _ = self.featurised(labels)
+        replay = self.replay(known)
+        train_ex, _ = self._split_examples(
+            Examples.concat([replay.before, *(ex for _, ex in replay.days.values())])
+        )
         t = self._timed("features", t)
         variants = self.config.variants
         models: dict[tuple, GLMixModel] = {}
@@ -211,49 +244,43 @@ class Evaluator:
             if v.incremental
         }
         t = self._timed("batch training", t)
-        scored, y, channels, days = self._replay_test(labels, test, models, onlines)
+        scored, y, channels, days = self._replay_test(known, test, replay, models, onlines)
         out = self._figures(scored, y, channels, days)
         t = time.perf_counter()
         full = models.get(BY_NAME["full-batch"].batch_key) or BY_NAME["full-batch"].fit(
             train_ex, self.spec, **self.hyper
         )
         test_logits = {name: np.concatenate(s.logits) for name, s in scored.items()}
-        out.report["recovery"] = self._recovery(full, onlines, train, labels)
+        out.report["recovery"] = self._recovery(full, onlines, train, known)
         out.report["rules"] = self._rules(labels, full, train_ex, test_logits, y)
         out.y, out.logits, out.timings = y, test_logits, dict(self.timings)
         return out
 
-    def _replay_test(self, labels, test, models, onlines):
-        """Day by day from the split: serve, then learn every label and score the test
-        labels (module docstring); the labels before the split only build the state."""
-        known = self._known(labels)
-        before = [lb for lb in known if lb.label_ts < self.split_ms]
-        state = fresh_state(self.log, self.spec)
-        build_examples(before, state)
-        config, catalog = self.config, state.catalog
+    def _replay_test(self, known, test, replay, models, onlines):
+        """Day by day from the split: serve from the state at the day's start, then score
+        the day's test labels (incremental variants predict each label, then learn it)."""
+        before = known[: len(known) - sum(len(c) for c, _ in replay.days.values())]
+        config = self.config
         titles = {c.course_id: c.title for c in self.log.courses}
         members = {m.member_id: m for m in self.log.members}
         engaged: dict[str, list[int]] = defaultdict(list)
+        catalog = next(iter(replay.states.values())).catalog
         self._engage(engaged, before, catalog)
         dismissed = [e for e in self.log.events if isinstance(e, Dismissal)]
-        by_label_day = defaultdict(list)
-        for lb in known[len(before) :]:
-            by_label_day[lb.label_ts // DAY_MS].append(lb)
         by_impression_day = defaultdict(list)
         for lb in test:
             by_impression_day[event_ts(lb) // DAY_MS].append(lb)
         scored = {v.name: Scored() for v in config.variants}
         y, channels, days = [], [], []
-        first = self.day0 + self.train_days
-        test_days = sorted({*by_label_day, *(d for d in by_impression_day if d >= first)})
         self._chunks, self._logged = [], []
         frozen = {  # batch models do not change during the replay
-            v.name: Served.batch(models[v.batch_key], state)
+            v.name: Served.batch(models[v.batch_key], replay.states[min(replay.states)])
             for v in config.variants
             if not v.incremental
         }
-        for day in tqdm(test_days, desc="test days", disable=not self.progress):
+        for day in tqdm(replay.days, desc="test days", disable=not self.progress):
             t = time.perf_counter()
+            state = replay.states[day]
             served = {
                 v.name: Served.online(onlines[v.name], state) if v.incremental else frozen[v.name]
                 for v in config.variants
@@ -284,14 +311,12 @@ class Evaluator:
             t = self._timed("top-k lists", t)
             self._off_policy(served, state, shown, gone, start, scored)
             t = self._timed("off-policy", t)
-            chunk = by_label_day.get(day, [])
+            chunk, ex = replay.days[day]
             if not chunk:
                 continue
-            ex, _ = build_examples(chunk, state)
             rows = np.flatnonzero(ex.ts >= self.split_ms)
             ex = ex.subset(rows)
             self._chunks.append(ex)
-            t = self._timed("features", t)
             for v in config.variants:
                 logits = (
                     progressive_logits(onlines[v.name], ex)
@@ -383,7 +408,7 @@ class Evaluator:
         }
         return Evaluation(out, report, y, {}, {})
 
-    def _recovery(self, full, onlines, train, labels) -> dict[str, Any] | None:
+    def _recovery(self, full, onlines, train, known) -> dict[str, Any] | None:
         truth = self.log.truth
         if truth is None or "member_taste" not in truth:
             return None
@@ -396,7 +421,7 @@ class Evaluator:
         online = onlines.get("full-incremental")
         if online is not None:
             fitted = {**batch, **{m: p.mean for m, p in online.members.items()}}
-            counts = Counter(lb.member_id for lb in self._known(labels))
+            counts = Counter(lb.member_id for lb in known)
             out["full-incremental"] = [
                 member_recovery(fitted, counts, *args, n) for n in RECOVERY_LABELS
             ]

@@ -6,6 +6,7 @@ the near-line updater sees, so a model trained here is trained on serving-time f
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -13,8 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from models.catalog import Catalog
-from models.features import Profile, member_course_features
-from models.history import CourseStats, MemberHistory, count, observe
+from models.features import Profile, Seen, from_parts, member_course_features, skill_cosines
+from models.history import CourseStats, MemberHistory, count, decay, observe
 from models.spec import FeatureSpec
 from schemas import Label, Member
 
@@ -37,6 +38,31 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @classmethod
+    def concat(cls, parts: list[Examples]) -> Examples:
+        """Examples of several replays of one state, entity tables merged by id."""
+        ids = list(dict.fromkeys(m for ex in parts for m in ex.member_ids))
+        at = {m: i for i, m in enumerate(ids)}
+        x_m = np.zeros((len(ids), parts[0].x_m.shape[1]))
+        member = []
+        for ex in parts:
+            own = np.array([at[m] for m in ex.member_ids], np.intp)
+            x_m[own] = ex.x_m
+            member.append(own[ex.member])
+        joined = {
+            name: np.concatenate([getattr(ex, name) for ex in parts])
+            for name in ("x_mc", "y", "course", "ts", "label_ts")
+        }
+        last = parts[-1]  # the catalog only grows
+        return cls(
+            member=np.concatenate(member).astype(np.intp),
+            x_m=x_m,
+            member_ids=ids,
+            x_c=last.x_c,
+            course_ids=last.course_ids,
+            **joined,
+        )
 
     def subset(self, rows: np.ndarray) -> Examples:
         """The examples at `rows`, sharing the entity tables (e.g. a time split)."""
@@ -98,13 +124,23 @@ class FeatureState:
         )
         return row, x[0]
 
+    def snapshot(self) -> FeatureState:
+        """The state as it stands, kept while learning goes on. Cheap: histories and
+        course stats are replaced, never mutated, by `learn`, so only the dicts and the
+        catalog's popularity columns are copied."""
+        catalog = copy.copy(self.catalog)
+        catalog.ctr_logit = catalog.ctr_logit.copy()
+        catalog.log_impressions = catalog.log_impressions.copy()
+        return FeatureState(catalog, self.profiles, dict(self.histories), dict(self.stats))
+
     def learn(self, label: Label) -> None:
         """Count a label into the member's history and the course's popularity."""
-        spec, row, ts = self.catalog.spec, self.catalog.row(label.course_id), event_ts(label)
+        catalog = self.catalog
+        spec, row, ts = catalog.spec, catalog.index[label.course_id], event_ts(label)
         self.histories[label.member_id] = observe(
             self.history(label.member_id),
-            category=int(self.catalog.category[row]),
-            key=int(self.catalog.keys[row]),
+            category=int(catalog.category[row]),
+            key=int(catalog.keys[row]),
             y=label.label,
             ts=ts,
             half_life_days=spec.half_life_days,
@@ -117,7 +153,7 @@ class FeatureState:
             half_life_days=spec.half_life_days,
         )
         self.stats[label.course_id] = s
-        self.catalog.set_stats(row, s)
+        catalog.set_stats(row, s)
 
 
 def event_ts(label: Label) -> int:
@@ -134,34 +170,74 @@ def build_examples(
     labels: Iterable[Label], state: FeatureState, progress: bool = False
 ) -> tuple[Examples, int]:
     """Replay `labels` in time order through `state`; returns the examples and the number
-    of labels skipped because their course is not in the catalog."""
-    spec: FeatureSpec = state.catalog.spec
-    x_mc, y, member, course, ts, label_ts = [], [], [], [], [], []
+    of labels skipped because their course is not in the catalog.
+
+    The replay only gathers what each label's member side reads from the state before
+    the label is counted (history, popularity); the rows are built afterwards in one
+    vectorised `from_parts`, which is what makes training replay cheap per label."""
+    catalog = state.catalog
+    spec: FeatureSpec = catalog.spec
+    gathered, counts = [], []
     member_rows: dict[str, int] = {}
     skipped = 0
     for label in tqdm(in_time_order(labels), disable=not progress, desc="features", unit="lb"):
-        if label.course_id not in state.catalog.index:
+        row = catalog.index.get(label.course_id)
+        if row is None:
             skipped += 1
             continue
-        row, x = state.features(label)
+        ts, h = event_ts(label), state.history(label.member_id)
+        counts.append(h.category_counts)
+        gathered.append(
+            (
+                row,
+                member_rows.setdefault(label.member_id, len(member_rows)),
+                label.label,
+                ts,
+                label.label_ts,
+                decay(h.updated_at, ts, spec.half_life_days),
+                *h.shown(int(catalog.keys[row])),
+                float(catalog.ctr_logit[row]),
+                float(catalog.log_impressions[row]),
+            )
+        )
         state.learn(label)
-        x_mc.append(x)
-        y.append(label.label)
-        member.append(member_rows.setdefault(label.member_id, len(member_rows)))
-        course.append(row)
-        ts.append(event_ts(label))
-        label_ts.append(label.label_ts)
     member_ids = list(member_rows)
+    profiles = [state.profile(m) for m in member_ids]
+    cols = list(zip(*gathered, strict=True)) or [()] * 10
+    rows, member, y, ts, label_ts = (np.array(c, np.int64) for c in cols[:5])
+    factor, imps, last, ctr_logit, log_impressions = (np.array(c, float) for c in cols[5:])
+    pairs = np.array([p.skill_pair for p in profiles]).reshape(-1, spec.skill_buckets, 2)
+    seniority = np.array([np.nan if p.seniority is None else p.seniority for p in profiles])
+    n = len(rows)
+    seen = Seen.stacked(
+        np.array(counts, np.float32).reshape(n, spec.n_categories),
+        factor,
+        np.arange(n),
+        catalog.category[rows],
+        imps,
+        last,
+        ts,
+    )
+    x_mc = from_parts(
+        catalog,
+        rows,
+        skill_cosines(catalog.skills[rows], pairs[member]),
+        seniority[member],
+        seen,
+        ts,
+        ctr_logit,
+        log_impressions,
+    )
     examples = Examples(
-        np.array(x_mc).reshape(-1, spec.dims[2]),
-        np.array(y, float),
-        np.array(member, np.intp),
-        np.array(course, np.intp),
-        np.array([state.profile(m).x_m for m in member_ids]).reshape(-1, spec.dims[1]),
-        state.catalog.x_c.copy(),
+        x_mc,
+        y.astype(float),
+        member.astype(np.intp),
+        rows.astype(np.intp),
+        np.array([p.x_m for p in profiles]).reshape(-1, spec.dims[1]),
+        catalog.x_c.copy(),
         member_ids,
-        list(state.catalog.ids),
-        np.array(ts, np.int64),
-        np.array(label_ts, np.int64),
+        list(catalog.ids),
+        ts,
+        label_ts,
     )
     return examples, skipped

@@ -1,8 +1,10 @@
-"""x_mc: member-course features for one member against a matrix of candidate courses.
+"""x_mc: member-course features, one vectorised pass over candidate rows of the catalog.
 
-One vectorised pass over the candidate rows of the catalog, reading the member's profile
-and history state; context (day of week, hour bucket) comes from the event time, in UTC.
-Column order is `MC_NAMES` of the spec.
+A row's features come from the member side (profile, history state), the course's
+columns and context (day of week, hour bucket) of the event time, in UTC. Serving and
+near-line learning score one member's candidates (`member_course_features`); training
+replay gathers the member side of every label first and builds all rows at once
+(`from_parts`, shared by both). Column order is `MC_NAMES` of the spec.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class Profile:
         return cls(spec.member_vector(member), np.ascontiguousarray(pair.T), level)
 
 
-def context(ts: int) -> tuple[int, int]:
-    """(day of week, Monday = 0; hour bucket) of an epoch-ms time, in UTC.
+def context(ts: int | np.ndarray) -> tuple[int, int]:
+    """(day of week, Monday = 0; hour bucket) of epoch-ms times, in UTC.
 
     >>> context(1767225600000)  # 2026-01-01T00:00Z, a Thursday
     (3, 0)
@@ -54,40 +56,111 @@ def context(ts: int) -> tuple[int, int]:
     return (ts // DAY_MS + 3) % 7, (ts % DAY_MS) // HOUR_MS // HOUR_BUCKET_H
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What members' histories say of candidate rows at scoring time, one entry per row:
+    the decayed positives in the row's category and in all categories, how often the
+    course was shown and how many days ago (inf: never)."""
+
+    engaged: np.ndarray
+    total: np.ndarray
+    impressions: np.ndarray
+    ago_days: np.ndarray
+
+    @classmethod
+    def of(cls, history: MemberHistory, catalog: Catalog, rows: np.ndarray, ts: int) -> Seen:
+        """One member's history against candidate rows."""
+        factor = np.array([decay(history.updated_at, ts, catalog.spec.half_life_days)])
+        keys, n = history.course_keys, len(rows)
+        imps, last = np.zeros(n), np.full(n, -np.inf)
+        if len(keys):
+            candidates = catalog.keys[rows]
+            at = np.minimum(np.searchsorted(keys, candidates), len(keys) - 1)
+            shown = keys[at] == candidates
+            imps[shown], last[shown] = history.imp_counts[at[shown]], history.last_seen[at[shown]]
+        return cls.stacked(
+            history.category_counts[None],
+            factor,
+            np.zeros(n, np.intp),
+            catalog.category[rows],
+            imps,
+            last,
+            ts,
+        )
+
+    @classmethod
+    def stacked(
+        cls,
+        counts: np.ndarray,
+        factor: np.ndarray,
+        which: np.ndarray,
+        category: np.ndarray,
+        impressions: np.ndarray,
+        last_seen: np.ndarray,
+        ts: int | np.ndarray,
+    ) -> Seen:
+        """Rows read from `which` of several histories' category counts (float32,
+        faded by `factor`), with the shown courses' counts and times already looked up."""
+        faded = counts * factor.astype(np.float32)[:, None]
+        ago = np.maximum(ts - last_seen, 0) / DAY_MS
+        return cls(faded[which, category], faded.sum(axis=1)[which], impressions, ago)
+
+
 def member_course_features(
     catalog: Catalog, rows: np.ndarray, profile: Profile, history: MemberHistory, ts: int
 ) -> np.ndarray:
-    """x_mc of shape (len(rows), len(MC_NAMES)), computed from state as of `ts`."""
-    spec = catalog.spec
+    """x_mc of shape (len(rows), len(MC_NAMES)) for one member, from state as of `ts`."""
+    return from_parts(
+        catalog,
+        rows,
+        skill_cosines(catalog.skills[rows], profile.skill_pair),
+        np.nan if profile.seniority is None else profile.seniority,
+        Seen.of(history, catalog, rows, ts),
+        ts,
+        catalog.ctr_logit[rows],
+        catalog.log_impressions[rows],
+    )
+
+
+def skill_cosines(skills: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """(n, 2) cosines of course skill rows with the member's skill and followed-skill
+    clusters: pairs is one member's (K, 2) or one per row (n, K, 2). One summation order
+    for both, so training replay and serving agree to the bit."""
+    return np.einsum("nk,nkj->nj" if pairs.ndim == 3 else "nk,kj->nj", skills, pairs)
+
+
+def from_parts(
+    catalog: Catalog,
+    rows: np.ndarray,
+    skill_cos: np.ndarray,
+    seniority: float | np.ndarray,
+    seen: Seen,
+    ts: int | np.ndarray,
+    ctr_logit: np.ndarray,
+    log_impressions: np.ndarray,
+) -> np.ndarray:
+    """x_mc of candidate rows from what the member side contributes per row (skill
+    cosines, seniority (nan: unknown), history); `ts` and the popularity columns are per
+    row or shared. One member's candidates and many labels' rows go through here alike."""
     n = len(rows)
     x = np.zeros((len(MC_NAMES), n)).T  # column-major: each feature is written contiguously
-    x[:, 0:2] = catalog.skills[rows] @ profile.skill_pair
-    counts = history.category_counts * decay(history.updated_at, ts, spec.half_life_days)
-    engaged = counts[catalog.category[rows]]
-    x[:, 2] = engaged / (counts.sum() + 1.0)
-    x[:, 3] = np.log1p(engaged)
-    x[:, 4] = catalog.ctr_logit[rows]
-    x[:, 5] = catalog.log_impressions[rows]
+    x[:, 0:2] = skill_cos
+    x[:, 2] = seen.engaged / (seen.total + 1.0)
+    x[:, 3] = np.log1p(seen.engaged)
+    x[:, 4] = ctr_logit
+    x[:, 5] = log_impressions
     age_days = np.maximum(ts - catalog.released_at[rows], 0) / DAY_MS
     x[:, 6] = np.log1p(age_days)
     x[:, 7] = age_days < NEW_DAYS
-    if profile.seniority is not None:
-        x[:, 8] = 1.0 - np.abs(profile.seniority - catalog.difficulty[rows])
-    keys = history.course_keys
-    if len(keys):
-        candidates = catalog.keys[rows]
-        at = np.minimum(np.searchsorted(keys, candidates), len(keys) - 1)
-        seen = keys[at] == candidates
-        x[:, 9] = np.where(seen, np.log1p(history.imp_counts[at]), 0.0)
-        ago_days = np.maximum(ts - history.last_seen[at], 0) / DAY_MS
-        x[:, 10] = np.where(seen, np.exp(-ago_days), 0.0)
+    x[:, 8] = np.nan_to_num(1.0 - np.abs(seniority - catalog.difficulty[rows]))
+    x[:, 9] = np.log1p(seen.impressions)
+    x[:, 10] = np.exp(-seen.ago_days)
     dow, hour_bucket = context(ts)
-    x[:, _CTX + dow] = 1.0
-    x[:, _HOURS + hour_bucket] = 1.0
+    every = np.arange(n)
+    x[every, _CTX + dow] = 1.0
+    x[every, _HOURS + hour_bucket] = 1.0
     hour = ts % DAY_MS // HOUR_MS
     long = catalog.long[rows]
-    if dow >= 5:
-        x[:, _INTERACT] = long
-    if hour < 8 or hour >= 18:
-        x[:, _INTERACT + 1] = long
+    x[:, _INTERACT] = np.where(dow >= 5, long, 0.0)
+    x[:, _INTERACT + 1] = np.where((hour < 8) | (hour >= 18), long, 0.0)
     return x

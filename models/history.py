@@ -9,8 +9,9 @@ training replay and near-line alike, so both see the same numbers.
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,6 +60,14 @@ class MemberHistory:
             np.zeros(0, np.int64),
         )
 
+    def shown(self, key: int) -> tuple[int, float]:
+        """(times shown, last shown epoch ms; -inf if never) of one course key."""
+        keys = self.course_keys
+        at = int(keys.searchsorted(np.uint64(key)))
+        if at < len(keys) and keys[at] == key:
+            return int(self.imp_counts[at]), float(self.last_seen[at])
+        return 0, -math.inf
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, MemberHistory) and self.to_bytes() == other.to_bytes()
 
@@ -97,7 +106,7 @@ def observe(
     counts = h.category_counts * np.float32(decay(h.updated_at, ts, half_life_days))
     counts[category] += y
     keys, imps, seen = h.course_keys, h.imp_counts, h.last_seen
-    at = int(np.searchsorted(keys, np.uint64(key)))
+    at = int(keys.searchsorted(np.uint64(key)))
     if at < len(keys) and keys[at] == key:
         imps, seen = imps.copy(), seen.copy()
         imps[at] += 1
@@ -107,14 +116,8 @@ def observe(
         if len(keys) > capacity:
             drop = int(np.argmin(seen))
             keys, imps, seen = (np.delete(a, drop) for a in (keys, imps, seen))
-    return replace(
-        h,
-        category_counts=counts,
-        course_keys=keys,
-        imp_counts=imps,
-        last_seen=seen,
-        updated_at=max(h.updated_at, ts),
-    )
+    # The constructor, not `dataclasses.replace`: this runs for every label.
+    return MemberHistory(counts, keys, imps, seen, max(h.updated_at, ts), h.version)
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,7 @@ class CourseStats:
 def count(s: CourseStats, *, y: int, ts: int, half_life_days: float) -> CourseStats:
     """Stats after one labelled impression of the course."""
     f = decay(s.updated_at, ts, half_life_days)
-    return replace(
-        s,
-        impressions=s.impressions * f + 1.0,
-        clicks=s.clicks * f + y,
-        updated_at=max(s.updated_at, ts),
-    )
+    return CourseStats(s.impressions * f + 1.0, s.clicks * f + y, max(s.updated_at, ts), s.version)
 
 
 def _insert(a: np.ndarray, at: int, value: int) -> np.ndarray:
