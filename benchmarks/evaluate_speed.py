@@ -15,6 +15,7 @@ from pathlib import Path
 
 from evaluation.report import run_evaluate_cli
 from evaluation.run import PAPER_RULES, EvalConfig
+from nearline.runtime import single_threaded_blas
 from replay.simulate import simulate
 from replay.world import WorldConfig
 
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--all-rules", action="store_true")
     args = parser.parse_args()
+    single_threaded_blas()  # as `nearline evaluate` runs
     work = Path(tempfile.mkdtemp(prefix="evaluate-speed-"))
     log_dir = args.log_dir or work / "log"
     if args.log_dir is None:

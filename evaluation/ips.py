@@ -20,14 +20,15 @@ DEFAULT_CLIP = 50.0
 
 
 def softmax_policy(logits: np.ndarray, allowed: np.ndarray, temperature: float = 1.0):
-    """A stochastic ranking policy for one slot: softmax of the scores over allowed items.
+    """A stochastic ranking policy for one slot: softmax of the scores over allowed items
+    (the last axis; one row per slot when given several).
 
     >>> softmax_policy(np.array([0.0, 0.0, 5.0]), np.array([True, True, False])).tolist()
     [0.5, 0.5, 0.0]
     """
     z = np.where(allowed, logits / temperature, -np.inf)
-    z = np.exp(z - z.max())
-    return z / z.sum()
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
 
 
 def ips(

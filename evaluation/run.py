@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from evaluation import metrics
 from evaluation.ips import DEFAULT_CLIP, ips
-from evaluation.serving import Served, target_probabilities, top_lists
+from evaluation.serving import Served, Slot, target_probabilities, top_lists
 from evaluation.variants import (
     BY_NAME,
     VARIANTS,
@@ -346,23 +346,17 @@ class Evaluator:
         """Target probabilities of the logged first-slot courses of the day's impressions."""
         catalog = state.catalog
         base = (catalog.released_at <= start) & ~catalog.retired
+        slots = []
         for lb in shown:
             if lb.position != 0 or lb.propensity is None:
                 continue
             allowed = base.copy()
             allowed[list(gone[lb.member_id])] = False
-            probs = target_probabilities(
-                served,
-                state,
-                lb.member_id,
-                event_ts(lb),
-                allowed,
-                catalog.row(lb.course_id),
-                self.config.temperature,
-            )
-            for name, p in probs.items():
-                scored[name].target.append(p)
+            slots.append(Slot(lb.member_id, event_ts(lb), allowed, catalog.row(lb.course_id)))
             self._logged.append((lb.label, lb.propensity))
+        probs = target_probabilities(served, state, slots, self.config.temperature)
+        for name, p in probs.items():
+            scored[name].target += p.tolist()
 
     def _figures(self, scored, y, channels, days) -> Evaluation:
         rewards, propensity = np.array(self._logged, float).reshape(-1, 2).T

@@ -1,7 +1,8 @@
 """Variants as the worker serves them: candidates from `scoring.candidates.generate`,
-features from `member_course_features`, logits from `glmix_logits` with the scorer's
-course coefficients. Used for top-k lists and for the target policy of the off-policy
-estimate, both at the start of a day from the state learned before it."""
+features as `member_course_features` gives them (`FeatureState.grid`: many members at
+once), logits from `glmix_logits_by_member` with the scorer's course coefficients. Used for top-k
+lists and for the target policy of the off-policy estimate, both at the start of a day
+from the state learned before it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import numpy as np
 
 from evaluation.ips import softmax_policy
 from models.examples import FeatureState
-from models.features import member_course_features
 from models.glmix import GLMixModel
 from models.online import OnlineGLMix
-from models.scorer import Scorer, glmix_logits
+from models.scorer import Scorer, glmix_logits_by_member
 from scoring.candidates import Signals, generate
 
 
@@ -40,25 +40,41 @@ class Served:
         served.alphas = {**served.alphas, **{m: p.mean for m, p in online.members.items()}}
         return served
 
-    def logits(self, state: FeatureState, member_id: str, rows: np.ndarray, x_mc: np.ndarray):
-        """Logits of catalog `rows` for a member, given their x_mc (shared by variants)."""
-        model = self.scorer.model
-        return glmix_logits(
-            x_mc,
-            model.w,
-            model.b,
-            state.catalog.x_c[rows],
-            self.alphas.get(member_id),
-            self.scorer.betas[rows],
-            state.profile(member_id).x_m,
-        )
+    def logits(
+        self,
+        state: FeatureState,
+        member_ids: list[str],
+        which: np.ndarray,
+        rows: np.ndarray,
+        fixed: np.ndarray,
+    ) -> np.ndarray:
+        """Logits of catalog `rows`, row i for member `member_ids[which[i]]`, given
+        x_mc @ w per row; a member without an effect scores alpha = 0."""
+        model, catalog = self.scorer.model, state.catalog
+        zero = np.zeros(catalog.x_c.shape[1])
+        alphas = np.array([self.alphas.get(m, zero) for m in member_ids]).reshape(-1, len(zero))
+        x_m = np.array([state.profile(m).x_m for m in member_ids]).reshape(-1, model.spec.dims[1])
+        betas = self.scorer.betas  # the evaluation's catalog is whole from the start
+        return glmix_logits_by_member(fixed + model.b, catalog.x_c, alphas, betas, x_m, rows, which)
 
 
-def features(state: FeatureState, member_id: str, rows: np.ndarray, ts: int) -> np.ndarray:
-    """x_mc of catalog rows for a member at `ts` from the current state."""
-    return member_course_features(
-        state.catalog, rows, state.profile(member_id), state.history(member_id), ts
-    )
+def logits(
+    served: Mapping[str, Served],
+    state: FeatureState,
+    member_ids: list[str],
+    rows: list[np.ndarray],
+    ts: list[int],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every variant's logits of several members' candidates (member i: catalog `rows[i]`
+    at `ts[i]`), concatenated, and the catalog row of each: one feature pass and one
+    product with all the variants' fixed effects."""
+    x_mc, which = state.grid(member_ids, rows, ts)
+    at = np.concatenate([np.zeros(0, np.intp), *rows])
+    fixed = x_mc @ np.column_stack([s.scorer.model.w for s in served.values()])
+    return {
+        name: s.logits(state, member_ids, which, at, fixed[:, i])
+        for i, (name, s) in enumerate(served.items())
+    }, at
 
 
 def top_lists(
@@ -68,34 +84,53 @@ def top_lists(
     ts: int,
     k: int,
 ) -> dict[str, list[list[str]]]:
-    """Per variant, each member's top-k course ids among their generated candidates."""
-    out: dict[str, list[list[str]]] = {name: [] for name in served}
+    """Per variant, each member's top-k course ids among their generated candidates; all
+    members' candidates are featurised and scored together."""
+    members = list(signals)
+    rows = [generate(state.catalog, sig, ts).rows for sig in signals.values()]
+    z, at = logits(served, state, members, rows, [ts] * len(members))
+    sizes = [len(r) for r in rows]
+    ends = np.cumsum(sizes)
     ids = state.catalog.ids
-    for member_id, sig in signals.items():
-        rows = generate(state.catalog, sig, ts).rows
-        x_mc = features(state, member_id, rows, ts)
-        for name, s in served.items():
-            best = np.argsort(-s.logits(state, member_id, rows, x_mc), kind="stable")[:k]
-            out[name].append([ids[r] for r in rows[best].tolist()])
-    return out
+    return {
+        name: [
+            [ids[r] for r in at[lo:hi][np.argsort(-zs[lo:hi], kind="stable")[:k]].tolist()]
+            for lo, hi in zip(ends - sizes, ends, strict=True)
+        ]
+        for name, zs in z.items()
+    }
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A logged first slot: whose, when, the catalog rows a policy could show there and
+    the row the logging policy showed."""
+
+    member_id: str
+    ts: int
+    allowed: np.ndarray
+    logged_row: int
+
+
+GRID_ROWS = 50_000  # feature rows scored at once (~10 MB of x_mc: stays in cache)
 
 
 def target_probabilities(
-    served: Mapping[str, Served],
-    state: FeatureState,
-    member_id: str,
-    ts: int,
-    allowed: np.ndarray,
-    logged_row: int,
-    temperature: float,
-) -> dict[str, float]:
+    served: Mapping[str, Served], state: FeatureState, slots: list[Slot], temperature: float
+) -> dict[str, np.ndarray]:
     """Per variant, the chance its softmax policy over the allowed catalog rows shows the
-    logged course in the logged slot (see `evaluation.ips`)."""
-    rows = np.arange(len(state.catalog))
-    x_mc = features(state, member_id, rows, ts)
-    return {
-        name: float(
-            softmax_policy(s.logits(state, member_id, rows, x_mc), allowed, temperature)[logged_row]
-        )
-        for name, s in served.items()
-    }
+    logged course in each logged slot (see `evaluation.ips`), in blocks of slots."""
+    n_rows = len(state.catalog)
+    every = np.arange(n_rows)
+    step = max(1, GRID_ROWS // max(n_rows, 1))
+    out: dict[str, list[np.ndarray]] = {name: [np.zeros(0)] for name in served}
+    for lo in range(0, len(slots), step):
+        block = slots[lo : lo + step]
+        members = [slot.member_id for slot in block]
+        z, _ = logits(served, state, members, [every] * len(block), [slot.ts for slot in block])
+        allowed = np.array([slot.allowed for slot in block])
+        logged = np.array([slot.logged_row for slot in block])
+        for name, zs in z.items():
+            p = softmax_policy(zs.reshape(len(block), n_rows), allowed, temperature)
+            out[name].append(p[np.arange(len(block)), logged])
+    return {name: np.concatenate(parts) for name, parts in out.items()}

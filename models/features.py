@@ -71,22 +71,10 @@ class Seen:
     def of(cls, history: MemberHistory, catalog: Catalog, rows: np.ndarray, ts: int) -> Seen:
         """One member's history against candidate rows."""
         factor = np.array([decay(history.updated_at, ts, catalog.spec.half_life_days)])
-        keys, n = history.course_keys, len(rows)
-        imps, last = np.zeros(n), np.full(n, -np.inf)
-        if len(keys):
-            candidates = catalog.keys[rows]
-            at = np.minimum(np.searchsorted(keys, candidates), len(keys) - 1)
-            shown = keys[at] == candidates
-            imps[shown], last[shown] = history.imp_counts[at[shown]], history.last_seen[at[shown]]
-        return cls.stacked(
-            history.category_counts[None],
-            factor,
-            np.zeros(n, np.intp),
-            catalog.category[rows],
-            imps,
-            last,
-            ts,
-        )
+        imps, last = shown_rows(history, catalog.keys[rows])
+        category = catalog.category[rows]
+        which = np.zeros(len(rows), np.intp)
+        return cls.stacked(history.category_counts[None], factor, which, category, imps, last, ts)
 
     @classmethod
     def stacked(
@@ -104,6 +92,16 @@ class Seen:
         faded = counts * factor.astype(np.float32)[:, None]
         ago = np.maximum(ts - last_seen, 0) / DAY_MS
         return cls(faded[which, category], faded.sum(axis=1)[which], impressions, ago)
+
+
+def shown_rows(history: MemberHistory, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times shown, last shown epoch ms; -inf if never) of courses by key."""
+    imps, last = np.zeros(len(keys)), np.full(len(keys), -np.inf)
+    if len(history.course_keys):
+        at = np.minimum(np.searchsorted(history.course_keys, keys), len(history.course_keys) - 1)
+        shown = history.course_keys[at] == keys
+        imps[shown], last[shown] = history.imp_counts[at[shown]], history.last_seen[at[shown]]
+    return imps, last
 
 
 def member_course_features(

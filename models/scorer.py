@@ -33,6 +33,25 @@ def glmix_logits(
     return z + b
 
 
+def glmix_logits_by_member(
+    fixed: np.ndarray,
+    x_c: np.ndarray,
+    alphas: np.ndarray,
+    betas: np.ndarray,
+    x_ms: np.ndarray,
+    rows: np.ndarray,
+    which: np.ndarray,
+) -> np.ndarray:
+    """GLMix logits of several members' candidates at once (offline evaluation scores a
+    day's members together): candidate i is catalog row rows[i] (of x_c and betas, whole
+    catalog tables) for member which[i] (of alphas and x_ms, one row per member; zeros
+    for a member without alpha_m), with fixed[i] = x_mc[i] @ w + b (computed by the
+    caller, who may share one pass over x_mc between models). The member and course
+    terms come from member x course products instead of gathering a vector per
+    candidate; equal to `glmix_logits` per member up to rounding."""
+    return fixed + (alphas @ x_c.T + x_ms @ betas.T)[which, rows]
+
+
 class Scorer:
     """A GLMix model bound to a catalog: course coefficients stacked in catalog row order,
     refreshed per course as near-line updates arrive.

@@ -4,7 +4,7 @@ import pytest
 from models.catalog import Catalog
 from models.examples import FeatureState
 from models.features import Profile, member_course_features
-from models.scorer import Scorer
+from models.scorer import Scorer, glmix_logits_by_member
 from models.synthetic import planted_records
 from models.train import train_from_labels
 
@@ -57,3 +57,32 @@ def test_new_courses_score_without_a_course_effect_until_updated(trained):
     assert scorer.logits(profile, history, np.array([row]), ts)[0] == pytest.approx(
         z[1] + profile.x_m.sum()
     )
+
+
+def test_members_scored_together_equal_each_member_scored_alone(trained):
+    """Offline evaluation featurises and scores a day's members at once (`grid`,
+    `glmix_logits_by_member`); each member must get what the worker's path gives."""
+    model, catalog, members, ts, _ = trained
+    _, _, labels = planted_records(n_labels=3000, seed=9)
+    state = FeatureState(catalog, {m.member_id: Profile.of(model.spec, m) for m in members})
+    for label in labels[:2000]:
+        state.learn(label)
+    scorer = Scorer(model, catalog)
+    ids = [members[1].member_id, "no-profile", members[2].member_id, members[1].member_id]
+    rows = [np.array([3, 0, 7]), np.arange(10), np.array([], np.intp), np.array([5, 1])]
+    times = [ts, ts + 1, ts + 2, ts + 86_400_000 * 3]
+    x_mc, which = state.grid(ids, rows, times)
+    alphas = [model.members.posterior(m) for m in ids]
+    means = np.array([np.zeros(model.spec.dims[0]) if a is None else a.mean for a in alphas])
+    x_ms = np.array([state.profile(m).x_m for m in ids])
+    at = np.concatenate(rows)
+    together = glmix_logits_by_member(
+        x_mc @ model.w + model.b, catalog.x_c, means, scorer.betas, x_ms, at, which
+    )
+    for i, (m, r, t) in enumerate(zip(ids, rows, times, strict=True)):
+        alone = member_course_features(catalog, r, state.profile(m), state.history(m), t)
+        np.testing.assert_array_equal(x_mc[which == i], alone)
+        alpha = None if alphas[i] is None else alphas[i].mean
+        expected = scorer.logits(state.profile(m), state.history(m), r, t, alpha)
+        np.testing.assert_allclose(together[which == i], expected, rtol=1e-12, atol=1e-12)
+    assert x_mc[:, 9].max() > 0  # histories were read
