@@ -99,13 +99,18 @@ def online_model(model: GLMixModel, half_life_days: float) -> OnlineGLMix:
 
 def progressive_logits(online: OnlineGLMix, ex: Examples) -> np.ndarray:
     """Progressive validation: each example is scored, then learned, in order."""
-    out = np.empty(len(ex))
-    for i in range(len(ex)):
-        m, c = ex.member_ids[ex.member[i]], ex.course_ids[ex.course[i]]
-        x = ex.x_mc[i], ex.x_c[ex.course[i]], ex.x_m[ex.member[i]]
-        out[i] = online.logit(m, c, *x)
-        online.learn_one(m, c, *x, y=int(ex.y[i]), ts=int(ex.ts[i]))
-    return out
+    x_mc = np.ascontiguousarray(ex.x_mc)  # rows, not columns, are read one at a time
+    members, courses = ex.member.tolist(), ex.course.tolist()
+    return np.array(
+        [
+            online.learn_one(
+                ex.member_ids[m], ex.course_ids[c], x_mc[i], ex.x_c[c], ex.x_m[m], y=y, ts=ts
+            )
+            for i, (m, c, y, ts) in enumerate(
+                zip(members, courses, ex.y.astype(int).tolist(), ex.ts.tolist(), strict=True)
+            )
+        ]
+    ).reshape(-1)
 
 
 def member_recovery(

@@ -31,7 +31,8 @@ class OnlineGLMix:
     >>> i = 0
     >>> x = ex.x_mc[i], ex.x_c[ex.course[i]], ex.x_m[ex.member[i]]
     >>> before = online.logit("m-new", "c0", *x)
-    >>> online.learn_one("m-new", "c0", *x, y=1, ts=int(ex.ts[i]))
+    >>> online.learn_one("m-new", "c0", *x, y=1, ts=int(ex.ts[i])) == before
+    True
     >>> online.logit("m-new", "c0", *x) > before
     True
     """
@@ -80,10 +81,12 @@ class OnlineGLMix:
         x_m: np.ndarray,
         y: int,
         ts: int,
-    ) -> None:
-        """Update both random effects from one label (offsets use the pre-update means)."""
+    ) -> float:
+        """Update both random effects from one label (offsets use the pre-update means);
+        returns the logit before the update, the progressive-validation prediction."""
         fixed = float(x_mc @ self.model.w) + self.model.b
         alpha, beta = self.member(member_id), self.course(course_id)
         member_score, course_score = float(alpha.mean @ x_c), float(beta.mean @ x_m)
         self.member_effect.learn_one(alpha, x_c, y, fixed + course_score, ts)
         self.course_effect.learn_one(beta, x_m, y, fixed + member_score, ts)
+        return fixed + member_score + course_score
