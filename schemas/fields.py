@@ -31,6 +31,8 @@ def to_epoch_ms(value: Any) -> int:
     >>> to_epoch_ms("2026-01-01T00:00:00Z"), to_epoch_ms(1767225600000)
     (1767225600000, 1767225600000)
     """
+    if type(value) is int and MIN_TS_MS <= value < MAX_TS_MS:  # the common case, first
+        return value
     if isinstance(value, bool):
         raise ValueError("timestamp must be ISO-8601 or epoch milliseconds, not a boolean")
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
