@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--courses", type=int, default=300)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--all-rules", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the other rules")
     args = parser.parse_args()
     single_threaded_blas()  # as `nearline evaluate` runs
     work = Path(tempfile.mkdtemp(prefix="evaluate-speed-"))
@@ -35,7 +36,9 @@ def main() -> None:
         world = WorldConfig(members=args.members, courses=args.courses, days=args.days, seed=1)
         simulate(world, log_dir, progress=False)
     rules = PAPER_RULES if args.all_rules else PAPER_RULES[:1]
-    s = run_evaluate_cli(log_dir, work / "report", EvalConfig(rules=rules), progress=False)
+    s = run_evaluate_cli(
+        log_dir, work / "report", EvalConfig(rules=rules, jobs=args.jobs), progress=False
+    )
     print(
         f"{s['events']:,} events, {len(rules)} rule(s): {s['seconds']:.1f} s, "
         f"{s['events_per_s']:,.0f} events/s"

@@ -13,16 +13,19 @@
    then the day's labels are featurised and learned by the feature state, and its test
    labels scored (incremental variants predict each label, then learn it).
 4. Every other rule's labels train a full GLMix too, scored on its own test labels and on
-   the main rule's, for the Insight 9 comparison.
+   the main rule's, for the Insight 9 comparison. With `jobs` > 1 these run in forked
+   processes while steps 1-3 run.
 
-Nothing here is random: the same log and options give the same figures.
+Nothing here is random: the same log and options give the same figures, whatever `jobs`.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,7 @@ class EvalConfig:
     min_examples: int = 5
     l2: float = L2_RANDOM_EFFECT
     half_life_days: float = 60.0
+    jobs: int = 1  # processes for the other rules (forked; the figures do not change)
 
 
 @dataclass
@@ -219,6 +223,7 @@ class Evaluator:
         return now
 
     def run(self) -> Evaluation:
+        started = self._start_rules()
         t = time.perf_counter()
         rules = self.config.rules
         events = tqdm(self.log.events, desc=f"labels {rules[0]}", disable=not self.progress)
@@ -252,7 +257,7 @@ class Evaluator:
         )
         test_logits = {name: np.concatenate(s.logits) for name, s in scored.items()}
         out.report["recovery"] = self._recovery(full, onlines, train, known)
-        out.report["rules"] = self._rules(labels, full, train_ex, test_logits, y)
+        out.report["rules"] = self._rules(labels, full, test_logits, y, started)
         out.y, out.logits, out.timings = y, test_logits, dict(self.timings)
         return out
 
@@ -425,7 +430,30 @@ class Evaluator:
         """A frozen model's logits on the main rule's test labels."""
         return np.concatenate([batch_logits(model, ex) for ex in self._chunks])
 
-    def _rules(self, labels, full, train_ex, test_logits, y) -> dict[str, Any]:
+    def fit_rule(self, rule: str) -> tuple[dict[str, int], dict[str, Any], GLMixModel]:
+        """Another rule's label counts, a full GLMix trained on its labels and that
+        model's quality on the rule's own test labels."""
+        rule_labels = labels_of(self.log.events, rule)
+        tr, te = self.featurised(rule_labels)
+        model = BY_NAME["full-batch"].fit(tr, self.spec, **self.hyper)
+        return rule_counts(rule_labels), metrics.quality(te.y, batch_logits(model, te)), model
+
+    def _start_rules(self) -> dict[str, Future]:
+        """The other rules' fits in `jobs` forked processes, which read this evaluator
+        (the log included) from the fork instead of a pickled copy; nothing to start
+        with one job or one rule."""
+        global _FORKED
+        others = self.config.rules[1:]
+        if self.config.jobs <= 1 or not others:
+            return {}
+        _FORKED = self
+        fork = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(min(self.config.jobs, len(others)), mp_context=fork)
+        futures = {rule: pool.submit(_fit_forked, rule) for rule in others}
+        pool.shutdown(wait=False)
+        return futures
+
+    def _rules(self, labels, full, test_logits, y, started) -> dict[str, Any]:
         """Insight 9: counts per rule and a full GLMix trained on each rule's labels,
         scored on its own test labels and on the main rule's ('common')."""
         t = time.perf_counter()
@@ -437,15 +465,20 @@ class Evaluator:
                 own = metrics.quality(y, self._main_logits(full) if main is None else main)
                 out[rule] = {**rule_counts(labels), "own": own, "common": own}
                 continue
-            rule_labels = labels_of(self.log.events, rule)
-            t = self._timed("labelling", t)
-            tr, te = self.featurised(rule_labels)
-            t = self._timed("features", t)
-            model = BY_NAME["full-batch"].fit(tr, self.spec, **self.hyper)
+            counts, own, model = started[rule].result() if rule in started else self.fit_rule(rule)
             out[rule] = {
-                **rule_counts(rule_labels),
-                "own": metrics.quality(te.y, batch_logits(model, te)),
+                **counts,
+                "own": own,
                 "common": metrics.quality(y, self._main_logits(model)),
             }
-            t = self._timed("rule comparison", t)
+        self._timed("other rules", t)
         return out
+
+
+_FORKED: Evaluator | None = None  # what forked rule processes evaluate
+
+
+def _fit_forked(rule: str) -> tuple[dict[str, int], dict[str, Any], GLMixModel]:
+    if _FORKED is None:
+        raise RuntimeError("rule processes must be forked from a running evaluation")
+    return _FORKED.fit_rule(rule)

@@ -122,6 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         variants=select(args.variants),
         train_days=args.train_days,
         k=args.k,
+        jobs=args.jobs,
     )
     for rule in config.rules:
         Rule.parse(rule)  # a bad rule fails before the log is read
@@ -237,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--train-days", type=_positive_int, help="batch-train on days 1..k")
     p.add_argument("--k", type=_positive_int, default=10, help="length of top-k lists")
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="processes for the other rules' comparisons (default: one per core)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
