@@ -16,6 +16,7 @@ from models.posterior import sigmoid
 
 ROW_BUDGET = 1 << 17  # padded rows per block: bounds the (E, L, d) gather to ~40 MB
 MAX_HALVINGS = 20  # step halvings per Newton step before taking the (tiny) step anyway
+TOLERANCE = 1e-10  # relative decrease of the objective below which an entity has converged
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,21 @@ def objective(
     return loss.sum(-1) + 0.5 * (l2 * theta**2).sum(-1)
 
 
+def _residuals(
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    mask: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: p - y and the curvature p (1 - p) of the log-loss, 0 on padding."""
+    p = sigmoid(np.matmul(X, theta[..., None])[..., 0] + offset)
+    r, s = p - y, p * (1.0 - p)
+    if mask is not None:
+        r, s = r * mask, s * mask
+    return r, s
+
+
 def gradient_hessian(
     theta: np.ndarray,
     X: np.ndarray,
@@ -76,15 +92,39 @@ def gradient_hessian(
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient (E, d) and Hessian (E, d, d) of `objective` for stacked entities (E, L, d)."""
-    p = sigmoid(np.matmul(X, theta[..., None])[..., 0] + offset)
-    r, s = p - y, p * (1.0 - p)
-    if mask is not None:
-        r, s = r * mask, s * mask
+    r, s = _residuals(theta, X, y, offset, mask)
     g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
     Z = X * np.sqrt(s)[..., None]
     H = np.matmul(np.swapaxes(Z, 1, 2), Z)
     H[:, np.arange(X.shape[-1]), np.arange(X.shape[-1])] += l2
     return g, H
+
+
+def newton_step(
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    l2: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient g (E, d) of `objective` and the Newton step H⁻¹g.
+
+    An entity with fewer rows L than features d and one l2 for all of them (a member's
+    few labels) has H = l2·I + ZᵀZ with Z = √s·X of rank at most L, so by the Woodbury
+    identity H⁻¹g = (g - Zᵀ(l2·I + ZZᵀ)⁻¹Zg) / l2: an (L, L) solve for a (d, d) one."""
+    rows, d = X.shape[-2:]
+    if rows >= d or np.any(l2 != l2[0]):
+        g, H = gradient_hessian(theta, X, y, offset, l2, mask)
+        return g, np.linalg.solve(H, g[..., None])[..., 0]
+    r, s = _residuals(theta, X, y, offset, mask)
+    g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
+    Z = X * np.sqrt(s)[..., None]
+    K = np.matmul(Z, np.swapaxes(Z, 1, 2))
+    K[:, np.arange(rows), np.arange(rows)] += l2[0]
+    Zg = np.matmul(Z, g[..., None])
+    step = g - np.matmul(np.swapaxes(Z, 1, 2), np.linalg.solve(K, Zg))[..., 0]
+    return g, step / l2[0]
 
 
 def newton(
@@ -95,28 +135,52 @@ def newton(
     l2: np.ndarray,
     steps: int,
     mask: np.ndarray | None = None,
+    tol: float = TOLERANCE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`steps` Newton iterations from `theta`; returns (mode, diagonal of the Hessian there),
-    the mean and precision of the Laplace posterior.
+    """At most `steps` Newton iterations from `theta`; returns (mode, diagonal of the
+    Hessian there), the mean and precision of the Laplace posterior.
 
     Far from the mode a full logistic Newton step can overshoot and diverge (an entity
     with many labels whose logit must move by several units), so each entity's step is
-    halved until its objective does not increase."""
+    halved until its objective does not increase. An entity whose step promises less than
+    `tol` (relative) is done after taking it: Newton converges quadratically, so the
+    steps it skips would move it by the square of that one, and most entities of a warm
+    start need one or two steps."""
+    theta = theta.copy()
     current = objective(theta, X, y, offset, l2, mask)
+    live = np.arange(len(theta))  # entities still moving
     for _ in range(steps):
-        g, H = gradient_hessian(theta, X, y, offset, l2, mask)
-        step = np.linalg.solve(H, g[..., None])[..., 0]
-        scale = np.ones(len(theta))
+        if len(live) == 0:
+            break
+        at = slice(None) if len(live) == len(theta) else live
+        Xs, ys, os, ms = X[at], y[at], offset[at], None if mask is None else mask[at]
+        g, step = newton_step(theta[at], Xs, ys, os, l2, ms)
+        scale = np.ones(len(live))
         for _ in range(MAX_HALVINGS):
-            trial = theta - scale[:, None] * step
-            after = objective(trial, X, y, offset, l2, mask)
-            worse = after > current
+            trial = theta[at] - scale[:, None] * step
+            after = objective(trial, Xs, ys, os, l2, ms)
+            worse = after > current[at]
             if not worse.any():
                 break
             scale = np.where(worse, 0.5 * scale, scale)
-        theta, current = trial, after
-    _, H = gradient_hessian(theta, X, y, offset, l2, mask)
-    return theta, np.diagonal(H, axis1=1, axis2=2).copy()
+        # g · step is twice the decrease the quadratic model predicts
+        moving = (g * step).sum(-1) > 2 * tol * (1.0 + np.abs(current[at]))
+        theta[at], current[at] = trial, after
+        live = live[moving]
+    return theta, hessian_diagonal(theta, X, y, offset, l2, mask)
+
+
+def hessian_diagonal(
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    l2: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """The diagonal (E, d) of the Hessian of `objective`, without the (E, d, d) products."""
+    _, s = _residuals(theta, X, y, offset, mask)
+    return np.matmul(s[:, None, :], X * X)[:, 0, :] + l2
 
 
 def fit_entities(

@@ -1,7 +1,15 @@
 import numpy as np
 from scipy.optimize import minimize
 
-from models.newton import fit_entities, gradient_hessian, group, newton, objective
+from models.newton import (
+    fit_entities,
+    gradient_hessian,
+    group,
+    hessian_diagonal,
+    newton,
+    newton_step,
+    objective,
+)
 from models.posterior import sigmoid
 
 
@@ -100,3 +108,38 @@ def test_batched_solves_equal_independent_optimisations():
         np.testing.assert_allclose(mean[e], ref, atol=1e-6)
         _, H = gradient_hessian(ref[None], X, y[rows][None], offset[rows][None], np.full(d, 2.0))
         np.testing.assert_allclose(precision[e], np.diag(H[0]), rtol=1e-6)
+
+
+def test_newton_step_solves_the_hessian_system_with_fewer_rows_than_features():
+    # rows < d with one l2 takes the Woodbury route; padding rows included
+    X, y, offset, theta, _ = stacked_problem(e=5, rows=6, d=9)
+    mask = np.ones(y.shape)
+    mask[:, 4:] = 0.0
+    l2 = np.full(9, 3.0)
+    g, step = newton_step(theta, X, y, offset, l2, mask)
+    g_ref, H = gradient_hessian(theta, X, y, offset, l2, mask)
+    np.testing.assert_allclose(g, g_ref)
+    np.testing.assert_allclose(step, np.linalg.solve(H, g_ref[..., None])[..., 0], rtol=1e-10)
+
+
+def test_hessian_diagonal_is_the_diagonal_of_the_hessian():
+    X, y, offset, theta, l2 = stacked_problem()
+    mask = np.ones(y.shape)
+    mask[:, 5:] = 0.0
+    _, H = gradient_hessian(theta, X, y, offset, l2, mask)
+    np.testing.assert_allclose(
+        hessian_diagonal(theta, X, y, offset, l2, mask), np.diagonal(H, axis1=1, axis2=2)
+    )
+
+
+def test_converged_entities_stop_where_every_step_would_have_left_them():
+    X, y, offset, _, l2 = stacked_problem(e=40, rows=30, d=5)
+    start = np.zeros((40, 5))
+    stopped, precision = newton(start, X, y, offset, l2, 30)
+    every, precision_every = newton(start, X, y, offset, l2, 30, tol=0.0)
+    np.testing.assert_allclose(stopped, every, atol=1e-8)
+    np.testing.assert_allclose(precision, precision_every, rtol=1e-8)
+    # a tolerance far above the optimum's gap stops every entity after the first step
+    assert np.array_equal(
+        newton(start, X, y, offset, l2, 30, tol=1e9)[0], newton(start, X, y, offset, l2, 1)[0]
+    )
