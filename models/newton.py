@@ -17,6 +17,7 @@ from models.posterior import sigmoid
 ROW_BUDGET = 1 << 17  # padded rows per block: bounds the (E, L, d) gather to ~40 MB
 MAX_HALVINGS = 20  # step halvings per Newton step before taking the (tiny) step anyway
 TOLERANCE = 1e-10  # relative decrease of the objective below which an entity has converged
+ROUNDING = 1e-12  # relative increase of the objective that is rounding, not overshoot
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def newton(
         for _ in range(MAX_HALVINGS):
             trial = theta[at] - scale[:, None] * step
             after = objective(trial, Xs, ys, os, l2, ms)
-            worse = after > current[at]
+            worse = after > current[at] + ROUNDING * (1.0 + np.abs(current[at]))
             if not worse.any():
                 break
             scale = np.where(worse, 0.5 * scale, scale)

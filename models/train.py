@@ -116,12 +116,13 @@ class GLMixTrainer(BaseEstimator):
             ids = ex.member_ids if name == "member" else ex.course_ids
             blocks = group(entity, len(ids), self.min_examples)
             mean = np.zeros((len(ids), table.shape[1]))
+            scores[name] = np.zeros(len(ex))
             if init is not None:  # warm start for the entities that get a model here
                 ents = np.concatenate([b.ents for b in blocks] or [np.zeros(0, int)])
                 start = (init.members if name == "member" else init.courses).matrix(ids)
                 mean[ents] = start[ents]
+                scores[name] = row_dots(table, table_row, mean, entity)
             effects[name] = {"blocks": blocks, "mean": mean, "precision": mean * 0 + l2}
-            scores[name] = row_dots(table, table_row, mean, entity)
         x1 = np.hstack([ex.x_mc, np.ones((len(ex), 1))])
         l2_fixed = np.append(np.full(ex.x_mc.shape[1], self.l2_fixed), 0.0)  # free intercept
         offset = sum(scores.values(), np.zeros(len(ex)))
