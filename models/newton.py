@@ -69,19 +69,28 @@ def objective(
     return loss.sum(-1) + 0.5 * (l2 * theta**2).sum(-1)
 
 
-def _residuals(
+def _gradient_root(
     theta: np.ndarray,
     X: np.ndarray,
     y: np.ndarray,
     offset: np.ndarray,
+    l2: np.ndarray,
     mask: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: p - y and the curvature p (1 - p) of the log-loss, 0 on padding."""
+    """Gradient (E, d) of `objective` and Z = √s·X (E, L, d), s = p (1 - p) per row (0 on
+    padding): the Hessian is ZᵀZ + diag(l2)."""
     p = sigmoid(np.matmul(X, theta[..., None])[..., 0] + offset)
     r, s = p - y, p * (1.0 - p)
     if mask is not None:
         r, s = r * mask, s * mask
-    return r, s
+    g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
+    return g, X * np.sqrt(s)[..., None]
+
+
+def _hessian(Z: np.ndarray, l2: np.ndarray) -> np.ndarray:
+    H = np.matmul(np.swapaxes(Z, 1, 2), Z)
+    H[:, np.arange(Z.shape[-1]), np.arange(Z.shape[-1])] += l2
+    return H
 
 
 def gradient_hessian(
@@ -93,39 +102,23 @@ def gradient_hessian(
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient (E, d) and Hessian (E, d, d) of `objective` for stacked entities (E, L, d)."""
-    r, s = _residuals(theta, X, y, offset, mask)
-    g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
-    Z = X * np.sqrt(s)[..., None]
-    H = np.matmul(np.swapaxes(Z, 1, 2), Z)
-    H[:, np.arange(X.shape[-1]), np.arange(X.shape[-1])] += l2
-    return g, H
+    g, Z = _gradient_root(theta, X, y, offset, l2, mask)
+    return g, _hessian(Z, l2)
 
 
-def newton_step(
-    theta: np.ndarray,
-    X: np.ndarray,
-    y: np.ndarray,
-    offset: np.ndarray,
-    l2: np.ndarray,
-    mask: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient g (E, d) of `objective` and the Newton step H⁻¹g.
+def newton_step(g: np.ndarray, Z: np.ndarray, l2: np.ndarray) -> np.ndarray:
+    """The Newton step H⁻¹g (E, d) for H = ZᵀZ + diag(l2), Z (E, L, d).
 
-    An entity with fewer rows L than features d and one l2 for all of them (a member's
-    few labels) has H = l2·I + ZᵀZ with Z = √s·X of rank at most L, so by the Woodbury
-    identity H⁻¹g = (g - Zᵀ(l2·I + ZZᵀ)⁻¹Zg) / l2: an (L, L) solve for a (d, d) one."""
-    rows, d = X.shape[-2:]
+    With fewer rows L than features d and one l2 for all of them (a member's few labels),
+    by the Woodbury identity H⁻¹g = (g - Zᵀ(l2·I + ZZᵀ)⁻¹Zg) / l2: an (L, L) solve in
+    place of a (d, d) one."""
+    rows, d = Z.shape[-2:]
     if rows >= d or np.any(l2 != l2[0]):
-        g, H = gradient_hessian(theta, X, y, offset, l2, mask)
-        return g, np.linalg.solve(H, g[..., None])[..., 0]
-    r, s = _residuals(theta, X, y, offset, mask)
-    g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
-    Z = X * np.sqrt(s)[..., None]
+        return np.linalg.solve(_hessian(Z, l2), g[..., None])[..., 0]
     K = np.matmul(Z, np.swapaxes(Z, 1, 2))
     K[:, np.arange(rows), np.arange(rows)] += l2[0]
     Zg = np.matmul(Z, g[..., None])
-    step = g - np.matmul(np.swapaxes(Z, 1, 2), np.linalg.solve(K, Zg))[..., 0]
-    return g, step / l2[0]
+    return (g - np.matmul(np.swapaxes(Z, 1, 2), np.linalg.solve(K, Zg))[..., 0]) / l2[0]
 
 
 def newton(
@@ -155,7 +148,8 @@ def newton(
             break
         at = slice(None) if len(live) == len(theta) else live
         Xs, ys, os, ms = X[at], y[at], offset[at], None if mask is None else mask[at]
-        g, step = newton_step(theta[at], Xs, ys, os, l2, ms)
+        g, Z = _gradient_root(theta[at], Xs, ys, os, l2, ms)
+        step = newton_step(g, Z, l2)
         scale = np.ones(len(live))
         for _ in range(MAX_HALVINGS):
             trial = theta[at] - scale[:, None] * step
@@ -168,20 +162,8 @@ def newton(
         moving = (g * step).sum(-1) > 2 * tol * (1.0 + np.abs(current[at]))
         theta[at], current[at] = trial, after
         live = live[moving]
-    return theta, hessian_diagonal(theta, X, y, offset, l2, mask)
-
-
-def hessian_diagonal(
-    theta: np.ndarray,
-    X: np.ndarray,
-    y: np.ndarray,
-    offset: np.ndarray,
-    l2: np.ndarray,
-    mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """The diagonal (E, d) of the Hessian of `objective`, without the (E, d, d) products."""
-    _, s = _residuals(theta, X, y, offset, mask)
-    return np.matmul(s[:, None, :], X * X)[:, 0, :] + l2
+    _, Z = _gradient_root(theta, X, y, offset, l2, mask)
+    return theta, (Z * Z).sum(1) + l2  # the Hessian's diagonal
 
 
 def fit_entities(
