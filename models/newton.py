@@ -3,7 +3,8 @@
 GLMix random effects are thousands of tiny problems (one per member or course, d ~ 30).
 Rows are grouped by entity and padded into blocks of entities with similar counts, so a
 block is a stacked (E, L, d) array: Hessians come from one batched matmul and steps from
-one `np.linalg.solve` on the stacked (E, d, d) systems.
+one `np.linalg.solve` on the stacked (E, d, d) systems, or (E, L, L) ones where L < d.
+Entities leave the batch as they converge.
 """
 
 from __future__ import annotations
