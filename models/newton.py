@@ -3,7 +3,8 @@
 GLMix random effects are thousands of tiny problems (one per member or course, d ~ 30).
 Rows are grouped by entity and padded into blocks of entities with similar counts, so a
 block is a stacked (E, L, d) array: Hessians come from one batched matmul and steps from
-one `np.linalg.solve` on the stacked (E, d, d) systems.
+one `np.linalg.solve` on the stacked (E, d, d) systems, or (E, L, L) ones where L < d.
+Entities leave the batch as they converge.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from models.posterior import sigmoid
 
 ROW_BUDGET = 1 << 17  # padded rows per block: bounds the (E, L, d) gather to ~40 MB
 MAX_HALVINGS = 20  # step halvings per Newton step before taking the (tiny) step anyway
+TOLERANCE = 1e-10  # relative decrease of the objective below which an entity has converged
+ROUNDING = 1e-12  # relative increase of the objective that is rounding, not overshoot
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,30 @@ def objective(
     return loss.sum(-1) + 0.5 * (l2 * theta**2).sum(-1)
 
 
+def _gradient_root(
+    theta: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    l2: np.ndarray,
+    mask: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient (E, d) of `objective` and Z = √s·X (E, L, d), s = p (1 - p) per row (0 on
+    padding): the Hessian is ZᵀZ + diag(l2)."""
+    p = sigmoid(np.matmul(X, theta[..., None])[..., 0] + offset)
+    r, s = p - y, p * (1.0 - p)
+    if mask is not None:
+        r, s = r * mask, s * mask
+    g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
+    return g, X * np.sqrt(s)[..., None]
+
+
+def _hessian(Z: np.ndarray, l2: np.ndarray) -> np.ndarray:
+    H = np.matmul(np.swapaxes(Z, 1, 2), Z)
+    H[:, np.arange(Z.shape[-1]), np.arange(Z.shape[-1])] += l2
+    return H
+
+
 def gradient_hessian(
     theta: np.ndarray,
     X: np.ndarray,
@@ -76,15 +103,23 @@ def gradient_hessian(
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient (E, d) and Hessian (E, d, d) of `objective` for stacked entities (E, L, d)."""
-    p = sigmoid(np.matmul(X, theta[..., None])[..., 0] + offset)
-    r, s = p - y, p * (1.0 - p)
-    if mask is not None:
-        r, s = r * mask, s * mask
-    g = np.matmul(r[:, None, :], X)[:, 0, :] + l2 * theta
-    Z = X * np.sqrt(s)[..., None]
-    H = np.matmul(np.swapaxes(Z, 1, 2), Z)
-    H[:, np.arange(X.shape[-1]), np.arange(X.shape[-1])] += l2
-    return g, H
+    g, Z = _gradient_root(theta, X, y, offset, l2, mask)
+    return g, _hessian(Z, l2)
+
+
+def newton_step(g: np.ndarray, Z: np.ndarray, l2: np.ndarray) -> np.ndarray:
+    """The Newton step H⁻¹g (E, d) for H = ZᵀZ + diag(l2), Z (E, L, d).
+
+    With fewer rows L than features d and one l2 for all of them (a member's few labels),
+    by the Woodbury identity H⁻¹g = (g - Zᵀ(l2·I + ZZᵀ)⁻¹Zg) / l2: an (L, L) solve in
+    place of a (d, d) one."""
+    rows, d = Z.shape[-2:]
+    if rows >= d or np.any(l2 != l2[0]):
+        return np.linalg.solve(_hessian(Z, l2), g[..., None])[..., 0]
+    K = np.matmul(Z, np.swapaxes(Z, 1, 2))
+    K[:, np.arange(rows), np.arange(rows)] += l2[0]
+    Zg = np.matmul(Z, g[..., None])
+    return (g - np.matmul(np.swapaxes(Z, 1, 2), np.linalg.solve(K, Zg))[..., 0]) / l2[0]
 
 
 def newton(
@@ -95,28 +130,41 @@ def newton(
     l2: np.ndarray,
     steps: int,
     mask: np.ndarray | None = None,
+    tol: float = TOLERANCE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`steps` Newton iterations from `theta`; returns (mode, diagonal of the Hessian there),
-    the mean and precision of the Laplace posterior.
+    """At most `steps` Newton iterations from `theta`; returns (mode, diagonal of the
+    Hessian there), the mean and precision of the Laplace posterior.
 
     Far from the mode a full logistic Newton step can overshoot and diverge (an entity
     with many labels whose logit must move by several units), so each entity's step is
-    halved until its objective does not increase."""
+    halved until its objective does not increase. An entity whose step promises less than
+    `tol` (relative) is done after taking it: Newton converges quadratically, so the
+    steps it skips would move it by the square of that one, and most entities of a warm
+    start need one or two steps."""
+    theta = theta.copy()
     current = objective(theta, X, y, offset, l2, mask)
+    live = np.arange(len(theta))  # entities still moving
     for _ in range(steps):
-        g, H = gradient_hessian(theta, X, y, offset, l2, mask)
-        step = np.linalg.solve(H, g[..., None])[..., 0]
-        scale = np.ones(len(theta))
+        if len(live) == 0:
+            break
+        at = slice(None) if len(live) == len(theta) else live
+        Xs, ys, os, ms = X[at], y[at], offset[at], None if mask is None else mask[at]
+        g, Z = _gradient_root(theta[at], Xs, ys, os, l2, ms)
+        step = newton_step(g, Z, l2)
+        scale = np.ones(len(live))
         for _ in range(MAX_HALVINGS):
-            trial = theta - scale[:, None] * step
-            after = objective(trial, X, y, offset, l2, mask)
-            worse = after > current
+            trial = theta[at] - scale[:, None] * step
+            after = objective(trial, Xs, ys, os, l2, ms)
+            worse = after > current[at] + ROUNDING * (1.0 + np.abs(current[at]))
             if not worse.any():
                 break
             scale = np.where(worse, 0.5 * scale, scale)
-        theta, current = trial, after
-    _, H = gradient_hessian(theta, X, y, offset, l2, mask)
-    return theta, np.diagonal(H, axis1=1, axis2=2).copy()
+        # g · step is twice the decrease the quadratic model predicts
+        moving = (g * step).sum(-1) > 2 * tol * (1.0 + np.abs(current[at]))
+        theta[at], current[at] = trial, after
+        live = live[moving]
+    _, Z = _gradient_root(theta, X, y, offset, l2, mask)
+    return theta, (Z * Z).sum(1) + l2  # the Hessian's diagonal
 
 
 def fit_entities(

@@ -1,8 +1,11 @@
 """Batch GLMix training by coordinate descent (the Photon ML recipe).
 
-The fixed effect is fit first with scikit-learn; then each random effect is refit with the
-other components' scores as offset, all entities of a kind at once by batched Newton
-solves, for a few sweeps (the fixed effect is refit with offsets from the second sweep).
+The fixed effect is fit first (a logistic regression, by Newton to convergence); then each
+random effect is refit with the other components' scores as offset, all entities of a kind
+at once by batched Newton solves, for a few sweeps (the fixed effect is refit with offsets
+from the second sweep). The sweeps stop short of the joint optimum on purpose: on the
+simulator more of them fit the training labels better and the held-out ones worse
+(full GLMix, 20 sweeps instead of 2: test AUC 0.707 down to 0.700).
 Entities with fewer than `min_examples` rows get no model and contribute 0.
 """
 
@@ -14,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from models.catalog import Catalog
@@ -24,12 +26,13 @@ from models.examples import Examples, FeatureState, build_examples, event_ts
 from models.features import Profile
 from models.glmix import GLMixModel, RandomEffects
 from models.newton import fit_entities, group, newton
-from models.posterior import L2_RANDOM_EFFECT, sigmoid
+from models.posterior import L2_RANDOM_EFFECT
 from models.spec import FeatureSpec
 from schemas import Course, Label, Member
 
 RANDOM_EFFECTS = ("member", "course")
 _CHUNK = 1 << 16
+FIXED_STEPS = 50  # cap on the first fit of the fixed effect, which stops at convergence
 
 
 def row_dots(table: np.ndarray, table_row: np.ndarray, coef: np.ndarray, entity: np.ndarray):
@@ -42,9 +45,19 @@ def row_dots(table: np.ndarray, table_row: np.ndarray, coef: np.ndarray, entity:
 
 
 def quality(y: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-    """AUC and mean log-loss of logits against 0/1 labels."""
-    p = sigmoid(logits)
-    return {"auc": float(roc_auc_score(y, logits)), "log_loss": float(log_loss(y, p))}
+    """AUC and mean log-loss of logits against 0/1 labels (both classes present): the
+    values of scikit-learn's roc_auc_score and log_loss without their input checks, which
+    cost more than the sums for the trace of every sweep.
+
+    >>> quality(np.array([0, 1, 0, 1]), np.array([-1.0, 2.0, 0.0, 0.0]))["auc"]
+    0.875
+    """
+    pos = np.asarray(y) > 0
+    n_pos = int(pos.sum())
+    n_neg = len(pos) - n_pos
+    auc = (rankdata(logits)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    loss = np.mean(np.logaddexp(0.0, logits) - pos * logits)  # -log sigmoid(±logit)
+    return {"auc": float(auc), "log_loss": float(loss)}
 
 
 class GLMixTrainer(BaseEstimator):
@@ -103,22 +116,26 @@ class GLMixTrainer(BaseEstimator):
             ids = ex.member_ids if name == "member" else ex.course_ids
             blocks = group(entity, len(ids), self.min_examples)
             mean = np.zeros((len(ids), table.shape[1]))
+            scores[name] = np.zeros(len(ex))
             if init is not None:  # warm start for the entities that get a model here
                 ents = np.concatenate([b.ents for b in blocks] or [np.zeros(0, int)])
                 start = (init.members if name == "member" else init.courses).matrix(ids)
                 mean[ents] = start[ents]
+                scores[name] = row_dots(table, table_row, mean, entity)
             effects[name] = {"blocks": blocks, "mean": mean, "precision": mean * 0 + l2}
-            scores[name] = row_dots(table, table_row, mean, entity)
         x1 = np.hstack([ex.x_mc, np.ones((len(ex), 1))])
         l2_fixed = np.append(np.full(ex.x_mc.shape[1], self.l2_fixed), 0.0)  # free intercept
         offset = sum(scores.values(), np.zeros(len(ex)))
+        # L2-regularised logistic regression of x_mc with a free intercept (scikit-learn's
+        # LogisticRegression with C = 1 / l2_fixed), by Newton to convergence: from the
+        # base rate (w = 0, b its logit) about 5 steps of one (d, d) solve each, where
+        # L-BFGS took 70 gradients to stop short of the optimum
         if init is None:
-            lr = LogisticRegression(C=1.0 / self.l2_fixed, max_iter=1000).fit(ex.x_mc, ex.y)
-            wb = np.append(lr.coef_[0], lr.intercept_[0])
-        else:  # same objective as the LogisticRegression, solved from init's w and b
+            rate = ex.y.mean()
+            wb = np.append(np.zeros(ex.x_mc.shape[1]), np.log(rate / (1.0 - rate)))
+        else:
             wb = np.append(init.w, init.b)
-            wb = newton(wb[None], x1[None], ex.y[None], offset[None], l2_fixed, self.newton_steps)
-            wb = wb[0][0]
+        wb = newton(wb[None], x1[None], ex.y[None], offset[None], l2_fixed, FIXED_STEPS)[0][0]
         fixed = x1 @ wb
         trace = [{"step": "fixed", **quality(ex.y, fixed + offset)}]
         for sweep in range(self.sweeps):

@@ -1,7 +1,15 @@
 import numpy as np
+import pytest
 from scipy.optimize import minimize
 
-from models.newton import fit_entities, gradient_hessian, group, newton, objective
+from models.newton import (
+    fit_entities,
+    gradient_hessian,
+    group,
+    newton,
+    newton_step,
+    objective,
+)
 from models.posterior import sigmoid
 
 
@@ -100,3 +108,27 @@ def test_batched_solves_equal_independent_optimisations():
         np.testing.assert_allclose(mean[e], ref, atol=1e-6)
         _, H = gradient_hessian(ref[None], X, y[rows][None], offset[rows][None], np.full(d, 2.0))
         np.testing.assert_allclose(precision[e], np.diag(H[0]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [4, 12])  # fewer rows than features: the Woodbury route
+def test_newton_step_solves_the_hessian_system(rows):
+    rng = np.random.default_rng(5)
+    Z, g = rng.normal(size=(6, rows, 9)), rng.normal(size=(6, 9))
+    Z[:, -2:] = 0.0  # padding rows
+    l2 = np.full(9, 3.0)
+    H = np.swapaxes(Z, 1, 2) @ Z + np.diag(l2)
+    expected = np.linalg.solve(H, g[..., None])[..., 0]
+    np.testing.assert_allclose(newton_step(g, Z, l2), expected, rtol=1e-10)
+
+
+def test_converged_entities_stop_where_every_step_would_have_left_them():
+    X, y, offset, _, l2 = stacked_problem(e=40, rows=30, d=5)
+    start = np.zeros((40, 5))
+    stopped, precision = newton(start, X, y, offset, l2, 30)
+    every, precision_every = newton(start, X, y, offset, l2, 30, tol=0.0)
+    np.testing.assert_allclose(stopped, every, atol=1e-8)
+    np.testing.assert_allclose(precision, precision_every, rtol=1e-8)
+    # a tolerance far above the optimum's gap stops every entity after the first step
+    assert np.array_equal(
+        newton(start, X, y, offset, l2, 30, tol=1e9)[0], newton(start, X, y, offset, l2, 1)[0]
+    )

@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
 
 from models.catalog import Catalog
 from models.examples import FeatureState, build_examples
@@ -10,7 +12,14 @@ from models.glmix import ArtifactError, GLMixModel
 from models.scorer import Scorer
 from models.spec import MC_NAMES, FeatureSpec, SpecMismatch
 from models.synthetic import centred_correlation, planted, planted_records
-from models.train import GLMixTrainer, run_train_cli, settled, train, train_from_labels
+from models.train import (
+    GLMixTrainer,
+    quality,
+    run_train_cli,
+    settled,
+    train,
+    train_from_labels,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +48,23 @@ def test_each_random_effect_improves_the_fit(data):
     }
     assert loss[()] > loss[("course",)] > loss[("member", "course")]
     assert loss[()] > loss[("member",)] > loss[("member", "course")]
+
+
+def test_the_fixed_effect_is_scikit_learns_logistic_regression(data):
+    ex, spec, _ = data
+    model = GLMixTrainer(l2_fixed=2.0, random_effects=()).fit(ex, spec).model_
+    lr = LogisticRegression(C=0.5, tol=1e-12, max_iter=10_000).fit(ex.x_mc, ex.y)
+    np.testing.assert_allclose(model.w, lr.coef_[0], atol=1e-6)
+    assert model.b == pytest.approx(lr.intercept_[0], abs=1e-6)
+
+
+def test_quality_equals_scikit_learns_metrics_with_ties():
+    rng = np.random.default_rng(2)
+    y = (rng.random(500) < 0.2).astype(int)
+    logits = np.round(rng.normal(size=500) + y, 1)  # rounded: many tied scores
+    q = quality(y, logits)
+    assert q["auc"] == pytest.approx(roc_auc_score(y, logits), rel=1e-12)
+    assert q["log_loss"] == pytest.approx(log_loss(y, 1 / (1 + np.exp(-logits))), rel=1e-12)
 
 
 def test_entities_below_min_examples_get_no_model(data, model):
