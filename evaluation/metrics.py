@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 
 import numpy as np
-from scipy.stats import rankdata
 
 from models.posterior import sigmoid
+from models.train import rank_auc
 
 EPS = 1e-15
 
@@ -24,12 +24,7 @@ def auc(y: np.ndarray, score: np.ndarray) -> float | None:
     0.875
     """
     y = np.asarray(y, bool)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(score)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return rank_auc(y, score) if 0 < y.sum() < len(y) else None
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> float | None:

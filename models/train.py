@@ -53,11 +53,16 @@ def quality(y: np.ndarray, logits: np.ndarray) -> dict[str, float]:
     0.875
     """
     pos = np.asarray(y) > 0
-    n_pos = int(pos.sum())
-    n_neg = len(pos) - n_pos
-    auc = (rankdata(logits)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     loss = np.mean(np.logaddexp(0.0, logits) - pos * logits)  # -log sigmoid(±logit)
-    return {"auc": float(auc), "log_loss": float(loss)}
+    return {"auc": rank_auc(pos, logits), "log_loss": float(loss)}
+
+
+def rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC by the rank-sum (Mann-Whitney) formula, ties counted half; both classes
+    must be present."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    return float((rankdata(score)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 class GLMixTrainer(BaseEstimator):
