@@ -135,7 +135,7 @@ class FeatureState:
         self, member_ids: list[str], rows: list[np.ndarray], ts: list[int]
     ) -> tuple[np.ndarray, np.ndarray]:
         """x_mc of several members' candidates in one pass (member i: catalog `rows[i]` at
-        `ts[i]`), each block to the bit what `member_course_features` gives that member
+        `ts[i]`), each block what `member_course_features` gives that member
         alone; and the block of each row."""
         catalog, spec = self.catalog, self.catalog.spec
         which = np.repeat(np.arange(len(member_ids)), [len(r) for r in rows])

@@ -73,24 +73,26 @@ class Seen:
         factor = np.array([decay(history.updated_at, ts, catalog.spec.half_life_days)])
         imps, last = shown_rows(history, catalog.keys[rows])
         category = catalog.category[rows]
-        which = np.zeros(len(rows), np.intp)
-        return cls.stacked(history.category_counts[None], factor, which, category, imps, last, ts)
+        return cls.stacked(history.category_counts[None], factor, None, category, imps, last, ts)
 
     @classmethod
     def stacked(
         cls,
         counts: np.ndarray,
         factor: np.ndarray,
-        which: np.ndarray,
+        which: np.ndarray | None,
         category: np.ndarray,
         impressions: np.ndarray,
         last_seen: np.ndarray,
         ts: int | np.ndarray,
     ) -> Seen:
         """Rows read from `which` of several histories' category counts (float32,
-        faded by `factor`), with the shown courses' counts and times already looked up."""
+        faded by `factor`; None: one history for every row), with the shown courses'
+        counts and times already looked up."""
         faded = counts * factor.astype(np.float32)[:, None]
         ago = np.maximum(ts - last_seen, 0) / DAY_MS
+        if which is None:
+            return cls(faded[0, category], faded[0].sum(), impressions, ago)
         return cls(faded[which, category], faded.sum(axis=1)[which], impressions, ago)
 
 
@@ -122,9 +124,9 @@ def member_course_features(
 
 def skill_cosines(skills: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """(n, 2) cosines of course skill rows with the member's skill and followed-skill
-    clusters: pairs is one member's (K, 2) or one per row (n, K, 2). One summation order
-    for both, so training replay and serving agree to the bit."""
-    return np.einsum("nk,nkj->nj" if pairs.ndim == 3 else "nk,kj->nj", skills, pairs)
+    clusters: pairs is one member's (K, 2) or one per row (n, K, 2). BLAS products: how
+    many rows go together may change the last bit, nothing more."""
+    return skills @ pairs if pairs.ndim == 2 else (skills[:, None, :] @ pairs)[:, 0]
 
 
 def from_parts(
@@ -150,13 +152,14 @@ def from_parts(
     age_days = np.maximum(ts - catalog.released_at[rows], 0) / DAY_MS
     x[:, 6] = np.log1p(age_days)
     x[:, 7] = age_days < NEW_DAYS
-    x[:, 8] = np.nan_to_num(1.0 - np.abs(seniority - catalog.difficulty[rows]))
+    fit = 1.0 - np.abs(seniority - catalog.difficulty[rows])
+    x[:, 8] = np.where(np.isnan(fit), 0.0, fit)  # nan: seniority unknown
     x[:, 9] = np.log1p(seen.impressions)
     x[:, 10] = np.exp(-seen.ago_days)
     dow, hour_bucket = context(ts)
-    every = np.arange(n)
-    x[every, _CTX + dow] = 1.0
-    x[every, _HOURS + hour_bucket] = 1.0
+    at = slice(None) if np.ndim(ts) == 0 else np.arange(n)  # one time or one per row
+    x[at, _CTX + dow] = 1.0
+    x[at, _HOURS + hour_bucket] = 1.0
     hour = ts % DAY_MS // HOUR_MS
     long = catalog.long[rows]
     x[:, _INTERACT] = np.where(dow >= 5, long, 0.0)

@@ -81,7 +81,7 @@ def test_members_scored_together_equal_each_member_scored_alone(trained):
     )
     for i, (m, r, t) in enumerate(zip(ids, rows, times, strict=True)):
         alone = member_course_features(catalog, r, state.profile(m), state.history(m), t)
-        np.testing.assert_array_equal(x_mc[which == i], alone)
+        np.testing.assert_allclose(x_mc[which == i], alone, rtol=1e-14, atol=1e-15)
         alpha = None if alphas[i] is None else alphas[i].mean
         expected = scorer.logits(state.profile(m), state.history(m), r, t, alpha)
         np.testing.assert_allclose(together[which == i], expected, rtol=1e-12, atol=1e-12)
