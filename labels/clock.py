@@ -59,8 +59,11 @@ class StreamClock:
 
     def observe(self, source: str, ts_ms: int) -> bool:
         """Take one event of `source`; True when the watermark enters a new UTC day."""
-        self.newest[source] = max(self.newest.get(source, ts_ms), ts_ms)
-        return self._new_day()
+        newest = self.newest.get(source)
+        if newest is None or ts_ms > newest:
+            self.newest[source] = ts_ms
+            self.watermark_ms = self._watermark()
+        return self._next_day()
 
     def quiet(self, source: str) -> bool:
         """`source` has gone silent: it no longer holds the watermark back."""
@@ -76,6 +79,9 @@ class StreamClock:
 
     def _new_day(self) -> bool:
         self.watermark_ms = self._watermark()
+        return self._next_day()
+
+    def _next_day(self) -> bool:
         day = day_of(self.watermark_ms)
         if day > self.day:
             self.day = day
