@@ -156,28 +156,22 @@ class WatchStats:
         windows asked."""
         window = self._windows.get((day, window_days))
         if window is None:
+            near, gained, lost = self._near(day, window_days, counts=False)
             views = self._day_views.get
-            window = _Window(sum([views(d, 0) for d in range(day - window_days, day)]))
+            window = _Window(
+                (near.views if near else 0)
+                + sum([views(d, 0) for d in gained])
+                - sum([views(d, 0) for d in lost])
+            )
             if len(self._windows) >= _CACHED:
                 del self._windows[next(iter(self._windows))]
             self._windows[day, window_days] = window
         return window
 
     def _counts(self, day: int, window_days: int) -> np.ndarray:
-        """Counts per bin over the window. A cached window's histogram overlapping it is
-        reused, plus the days gained and minus the days lost (the next day's window costs
-        two days, not 30): a cached window's days are as they were, since any change to
-        them drops it (`_invalidate`), and counts are integers, so this equals a sum from
-        scratch."""
-        lo = day - window_days
-        for (near, width), other in self._windows.items():
-            if other.counts is not None and width == window_days and abs(day - near) < width:
-                counts, near_lo = other.counts.copy(), near - width
-                gained = range(near, day) if day > near else range(lo, near_lo)
-                lost = range(near_lo, lo) if day > near else range(day, near)
-                break
-        else:
-            counts, gained, lost = np.zeros(N_BINS, dtype=np.int64), range(lo, day), range(0)
+        """Counts per bin over the window."""
+        near, gained, lost = self._near(day, window_days, counts=True)
+        counts = np.zeros(N_BINS, dtype=np.int64) if near is None else near.counts.copy()
         delta: dict[int, int] = {}  # summed in Python: numpy's per-item access costs ~10x more
         for days, sign in ((gained, 1), (lost, -1)):
             for d in days:
@@ -187,6 +181,24 @@ class WatchStats:
         if delta:
             counts[list(delta)] += list(delta.values())
         return counts
+
+    def _near(
+        self, day: int, window_days: int, *, counts: bool
+    ) -> tuple[_Window | None, range, range]:
+        """A cached window overlapping the one of `day` (with its histogram if `counts`),
+        the days to add to it and the days to take from it; without one, None and all the
+        window's days. The next day's window thus costs two days, not 30. Exact: a cached
+        window's days are as they were, since any change to them drops it (`_invalidate`),
+        and views are integers."""
+        lo = day - window_days
+        for (near, width), window in self._windows.items():
+            if width == window_days and abs(day - near) < width:
+                if counts and window.counts is None:
+                    continue
+                if day > near:
+                    return window, range(near, day), range(near - width, lo)
+                return window, range(lo, near - width), range(day, near)
+        return None, range(lo, day), range(0)
 
     def _invalidate(self, day: int) -> None:
         for key in [k for k in self._windows if k[0] - k[1] <= day < k[0]]:
