@@ -20,6 +20,7 @@ the watermark back, which is only more lenient; members keep their own watermark
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from labels.watchtime import DAY_MS, day_of
 
@@ -54,7 +55,7 @@ class StreamClock:
             return 0
         lead = max(self.newest.values())
         floor = 0 if self.hold_ms is None else lead - self.hold_ms
-        slowest = min([self.newest.get(source, floor) for source in self.sources])
+        slowest = min(map(self.newest.get, self.sources, repeat(floor)))
         return max(slowest, floor) - self.lateness_ms
 
     def observe(self, source: str, ts_ms: int) -> bool:

@@ -162,7 +162,8 @@ class Labeller:
                 if event.ts > ends_at:
                     ends_at = self._close(state, event.ts, labels)
                 self._process(state, event, videos, global_stats, labels)
-                ends_at = min(ends_at, event.ts + self.window_ms)  # it may open a window
+                if event.ts + self.window_ms < ends_at:  # it may have opened a window
+                    ends_at = event.ts + self.window_ms
             if watermark_ms > ends_at:
                 self._close(state, watermark_ms, labels)
         if previous // HOUR_MS != watermark_ms // HOUR_MS:  # hourly is often enough
