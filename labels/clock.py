@@ -20,6 +20,7 @@ the watermark back, which is only more lenient; members keep their own watermark
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from labels.watchtime import DAY_MS, day_of
 
@@ -54,13 +55,16 @@ class StreamClock:
             return 0
         lead = max(self.newest.values())
         floor = 0 if self.hold_ms is None else lead - self.hold_ms
-        slowest = min([self.newest.get(source, floor) for source in self.sources])
+        slowest = min(map(self.newest.get, self.sources, repeat(floor)))
         return max(slowest, floor) - self.lateness_ms
 
     def observe(self, source: str, ts_ms: int) -> bool:
         """Take one event of `source`; True when the watermark enters a new UTC day."""
-        self.newest[source] = max(self.newest.get(source, ts_ms), ts_ms)
-        return self._new_day()
+        newest = self.newest.get(source)
+        if newest is None or ts_ms > newest:
+            self.newest[source] = ts_ms
+            self.watermark_ms = self._watermark()
+        return self._next_day()
 
     def quiet(self, source: str) -> bool:
         """`source` has gone silent: it no longer holds the watermark back."""
@@ -76,6 +80,9 @@ class StreamClock:
 
     def _new_day(self) -> bool:
         self.watermark_ms = self._watermark()
+        return self._next_day()
+
+    def _next_day(self) -> bool:
         day = day_of(self.watermark_ms)
         if day > self.day:
             self.day = day

@@ -66,16 +66,19 @@ class LogLabeller:
         out = self.labeller.step(state, event, self.videos, self.everyone, wm)
         if out.duplicate:
             self.counts["duplicates"] += 1
-        if out.accepted and isinstance(event, Autoplay):
+        elif isinstance(event, Autoplay) and out.accepted:
             self.videos.setdefault(event.course_id, WatchStats()).add(event.watched_s, event.ts)
             self.everyone.add(event.watched_s, event.ts)
-        results: list[Label | Reject] = [*out.labels, *out.rejects]
+        results: list[Label | Reject] = out.labels
+        if out.rejects:
+            results += out.rejects
         if new_day:
             results += self._advance_all(wm)
             oldest = day_of(wm) - self.labeller.keep_days
             for stats in (*self.videos.values(), self.everyone):
                 stats.prune(oldest)
-        self._count(results)
+        if results:
+            self._count(results)
         return results
 
     def finish(self, *, close_open: bool = False) -> list[Label]:
@@ -93,12 +96,13 @@ class LogLabeller:
         return labels
 
     def _count(self, results: Iterable[Label | Reject]) -> None:
+        counts = self.counts
         for r in results:
             if isinstance(r, Reject):
-                self.counts["rejects"] += 1
+                counts["rejects"] += 1
             else:
-                self.counts[r.source] += 1
-                self.counts["positives" if r.label else "negatives"] += 1
+                counts[r.source] += 1
+                counts["positives" if r.label else "negatives"] += 1
 
 
 def label_log(

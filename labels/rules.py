@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
@@ -95,15 +96,21 @@ class Rule:
         """
         if self.scope is None:
             seconds = self.value if self.kind == "fixed" else self.value * video_s
-            return seconds, str(self)
+            return seconds, _named(self, None)
         for scope in SCOPES[SCOPES.index(self.scope) :]:
             scoped = stats.get(scope)
             needed = 1 if scope == "global" else min_views
             if scoped is not None and scoped.views(day, self.window_days) >= needed:
                 seconds = scoped.percentile(self.value, day, self.window_days)
                 assert seconds is not None  # the window holds at least one view
-                return seconds, str(replace(self, scope=scope))
+                return seconds, _named(self, scope)
         return None
+
+
+@cache
+def _named(rule: Rule, scope: Scope | None) -> str:
+    """The string of `rule` with `scope` (after fallback), once per rule and scope."""
+    return str(replace(rule, scope=scope))
 
 
 def _number(text: str, what: str, low: float, high: float, *, low_open: bool = True) -> float:

@@ -16,7 +16,6 @@ import hashlib
 import heapq
 import json
 import struct
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ _RANK = {cls.model_fields["kind"].default: rank for rank, cls in enumerate(KINDS
 # Wire fields stored per event; member_id is stored once per state, kind as the rank.
 _FIELDS = {cls: [f for f in cls.model_fields if f not in ("member_id", "kind")] for cls in KINDS}
 _HEADER = struct.Struct("<BII")
+NEVER_MS = 2**63 - 1  # later than any timestamp
 
 
 def order_key(event: Event) -> tuple[int, int, str]:
@@ -61,22 +61,32 @@ class MemberLabelState:
 
     member_id: str = ""
     watermark_ms: int = 0
-    buffer: list[tuple[tuple[int, int, str], Event]] = field(default_factory=list)
-    pending: OrderedDict[str, Impression] = field(default_factory=OrderedDict)
+    buffer: list[tuple[int, int, str, Event]] = field(default_factory=list)  # order_key, event
+    pending: dict[str, Impression] = field(default_factory=dict)  # insertion = ts order
     seen: dict[int, int] = field(default_factory=dict)
     stats: WatchStats = field(default_factory=WatchStats)
     version: int = 1
+    # The oldest ts in `seen` (derived, not stored): the hourly `forget_before` of a member
+    # with nothing to forget, the common case, then costs one comparison.
+    _oldest_seen: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._oldest_seen = min(self.seen.values(), default=NEVER_MS)
 
     def push(self, event: Event, key: int) -> None:
         """Remember an accepted event (`key`: its `event_hash`) until the watermark passes it."""
-        self.seen[key] = event.ts
-        heapq.heappush(self.buffer, (order_key(event), event))
+        ts = event.ts
+        self.seen[key] = ts
+        if ts < self._oldest_seen:
+            self._oldest_seen = ts
+        heapq.heappush(self.buffer, (*order_key(event), event))
 
-    def pop_before(self, watermark_ms: int) -> Event | None:
-        """The next buffered event in processing order if its ts < watermark_ms."""
-        if self.buffer and self.buffer[0][0][0] < watermark_ms:
-            return heapq.heappop(self.buffer)[1]
-        return None
+    def take_before(self, watermark_ms: int) -> list[Event]:
+        """The buffered events with ts < watermark_ms, removed, in processing order."""
+        buffer, events = self.buffer, []
+        while buffer and buffer[0][0] < watermark_ms:
+            events.append(heapq.heappop(buffer)[3])
+        return events
 
     def seen_since(self, key: int, since_ms: int) -> bool:
         """Whether the event with `event_hash` `key` was accepted before, counting only ids
@@ -86,14 +96,15 @@ class MemberLabelState:
 
     def forget_before(self, since_ms: int) -> None:
         """Drop seen ids older than `since_ms` (they can only come back as late events)."""
-        if self.seen and min(self.seen.values()) < since_ms:  # most hours drop nothing
+        if self._oldest_seen < since_ms:  # most hours drop nothing
             self.seen = {h: ts for h, ts in self.seen.items() if ts >= since_ms}
+            self._oldest_seen = min(self.seen.values(), default=NEVER_MS)
 
     def to_bytes(self) -> bytes:
         doc = {
             "m": self.member_id,
             "w": self.watermark_ms,
-            "b": [_encode(e) for _, e in sorted(self.buffer)],
+            "b": [_encode(e) for *_, e in sorted(self.buffer)],
             "p": [_encode(e)[1:] for e in self.pending.values()],
         }
         text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
@@ -124,8 +135,8 @@ class MemberLabelState:
         return cls(
             member_id=member,
             watermark_ms=doc["w"],
-            buffer=[(order_key(e), e) for e in buffered],  # sorted, hence a heap
-            pending=OrderedDict((imp.event_id, imp) for imp in pending),  # type: ignore[misc]
+            buffer=[(*order_key(e), e) for e in buffered],  # sorted, hence a heap
+            pending={imp.event_id: imp for imp in pending},  # type: ignore[misc]
             seen=dict(zip(hashes, stamps, strict=True)),
             stats=WatchStats.from_bytes(raw[at + 16 * n_seen :]),
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass, field
 from typing import Self
 
 import numpy as np
@@ -72,7 +73,10 @@ class WatchStats:
 
     def __init__(self) -> None:
         self.days: dict[int, dict[int, int]] = {}
-        self._cached: tuple[int, int, np.ndarray] | None = None
+        self._day_views: dict[int, int] = {}  # views per day: `views` needs no histogram
+        # The windows asked last, by (day, window_days): thresholds of a day ask the same
+        # window again and again, and a day's labelling reads yesterday's window as well.
+        self._windows: dict[tuple[int, int], _Window] = {}
 
     def add(self, watched_s: float, ts_ms: int) -> Self:
         """Count one view; a pure function of the autoplay, so every worker agrees."""
@@ -80,6 +84,7 @@ class WatchStats:
         bins = self.days.setdefault(day, {})
         b = bin_of(watched_s)
         bins[b] = bins.get(b, 0) + 1
+        self._day_views[day] = self._day_views.get(day, 0) + 1
         self._invalidate(day)
         return self
 
@@ -89,6 +94,7 @@ class WatchStats:
             mine = self.days.setdefault(day, {})
             for b, n in bins.items():
                 mine[b] = mine.get(b, 0) + n
+            self._day_views[day] = self._day_views.get(day, 0) + sum(bins.values())
             self._invalidate(day)
         return self
 
@@ -96,25 +102,21 @@ class WatchStats:
         """Forget days before `before_day`; no window starting at or after it needs them."""
         for day in [d for d in self.days if d < before_day]:
             del self.days[day]
+            del self._day_views[day]
             self._invalidate(day)
 
     def views(self, day: int, window_days: int) -> int:
         """Views in days day - window_days .. day - 1."""
-        return int(self._window(day, window_days).sum())
+        return self._window(day, window_days).views
 
     def percentile(self, p: float, day: int, window_days: int) -> float | None:
         """Estimated p-th percentile (0..100) of the window's watch times; None if empty."""
-        counts = self._window(day, window_days)
-        cum = np.cumsum(counts)
-        n = int(cum[-1])
-        if n == 0:
-            return None
-        rank = p / 100.0 * (n - 1)
-        k = math.floor(rank)
-        low = _order_statistic(k, counts, cum)
-        if k + 1 >= n:
-            return low
-        return low + (rank - k) * (_order_statistic(k + 1, counts, cum) - low)
+        window = self._window(day, window_days)
+        if p not in window.percentiles:
+            if window.counts is None:
+                window.counts = self._counts(day, window_days)
+            window.percentiles[p] = _percentile(p, window.counts, window.views)
+        return window.percentiles[p]
 
     def to_bytes(self) -> bytes:
         """Version, entry count, then day (int32), bin (uint16), count (uint32) arrays."""
@@ -139,6 +141,7 @@ class WatchStats:
         stats = cls()
         for d, b, c in zip(days.tolist(), bins.tolist(), counts.tolist(), strict=True):
             stats.days.setdefault(d, {})[b] = c
+            stats._day_views[d] = stats._day_views.get(d, 0) + c
         return stats
 
     def __eq__(self, other: object) -> bool:
@@ -148,22 +151,82 @@ class WatchStats:
         views = sum(n for bins in self.days.values() for n in bins.values())
         return f"WatchStats(days={len(self.days)}, views={views})"
 
-    def _window(self, day: int, window_days: int) -> np.ndarray:
-        """Counts per bin over the window, cached for the last (day, window) asked."""
-        if self._cached is not None and self._cached[:2] == (day, window_days):
-            return self._cached[2]
-        counts = np.zeros(N_BINS, dtype=np.int64)
-        for d in range(day - window_days, day):
-            for b, n in self.days.get(d, {}).items():
-                counts[b] += n
-        self._cached = (day, window_days, counts)
+    def _window(self, day: int, window_days: int) -> _Window:
+        """The window's views (its histogram on demand), cached for the last `_CACHED`
+        windows asked."""
+        window = self._windows.get((day, window_days))
+        if window is None:
+            near, gained, lost = self._near(day, window_days, counts=False)
+            views = self._day_views.get
+            window = _Window(
+                (near.views if near else 0)
+                + sum([views(d, 0) for d in gained])
+                - sum([views(d, 0) for d in lost])
+            )
+            if len(self._windows) >= _CACHED:
+                del self._windows[next(iter(self._windows))]
+            self._windows[day, window_days] = window
+        return window
+
+    def _counts(self, day: int, window_days: int) -> np.ndarray:
+        """Counts per bin over the window."""
+        near, gained, lost = self._near(day, window_days, counts=True)
+        counts = np.zeros(N_BINS, dtype=np.int64) if near is None else near.counts.copy()
+        delta: dict[int, int] = {}  # summed in Python: numpy's per-item access costs ~10x more
+        for days, sign in ((gained, 1), (lost, -1)):
+            for d in days:
+                if bins := self.days.get(d):
+                    for b, n in bins.items():
+                        delta[b] = delta.get(b, 0) + sign * n
+        if delta:
+            counts[list(delta)] += list(delta.values())
         return counts
 
+    def _near(
+        self, day: int, window_days: int, *, counts: bool
+    ) -> tuple[_Window | None, range, range]:
+        """A cached window overlapping the one of `day` (with its histogram if `counts`),
+        the days to add to it and the days to take from it; without one, None and all the
+        window's days. The next day's window thus costs two days, not 30. Exact: a cached
+        window's days are as they were, since any change to them drops it (`_invalidate`),
+        and views are integers."""
+        lo = day - window_days
+        for (near, width), window in self._windows.items():
+            if width == window_days and abs(day - near) < width:
+                if counts and window.counts is None:
+                    continue
+                if day > near:
+                    return window, range(near, day), range(near - width, lo)
+                return window, range(lo, near - width), range(day, near)
+        return None, range(lo, day), range(0)
+
     def _invalidate(self, day: int) -> None:
-        if self._cached is not None:
-            cached_day, window_days, _ = self._cached
-            if cached_day - window_days <= day < cached_day:
-                self._cached = None
+        for key in [k for k in self._windows if k[0] - k[1] <= day < k[0]]:
+            del self._windows[key]
+
+
+_CACHED = 2  # windows kept per statistics: today's and yesterday's
+
+
+@dataclass(slots=True)
+class _Window:
+    """Views in a window of days, their counts per bin, and percentiles asked of them."""
+
+    views: int
+    counts: np.ndarray | None = None
+    percentiles: dict[float, float | None] = field(default_factory=dict)
+
+
+def _percentile(p: float, counts: np.ndarray, n: int) -> float | None:
+    if n == 0:
+        return None
+    cum = np.cumsum(counts)
+    rank = p / 100.0 * (n - 1)
+    k = math.floor(rank)
+    low = _order_statistic(k, counts, cum)
+    if k + 1 >= n:
+        return low
+    return low + (rank - k) * (_order_statistic(k + 1, counts, cum) - low)
 
 
 def _order_statistic(k: int, counts: np.ndarray, cum: np.ndarray) -> float:

@@ -57,30 +57,46 @@ def parse(
         raise RecordError(describe(e)) from None
 
 
-def trusted(model: type[M], **values: object) -> M:
+def trusted(model: type[M], values: dict[str, object]) -> M:
     """A record from values already valid and complete (every field), e.g. copied from
-    validated records: ~2x cheaper than `model_construct`, which resolves aliases and
-    defaults field by field (measured 2.3 vs 4.7 us for a Label).
+    validated records: ~5x cheaper than `model_construct`, which resolves aliases and
+    defaults field by field (measured 0.6 vs 3.1 us for a Label in declared order).
+
+    Values in declared order (the hot path) become the record's own `__dict__`, so the
+    caller must not change `values` afterwards. Records of a model share one set of
+    field names as `model_fields_set`: every field is set, so it never changes.
 
     >>> from schemas.activity import Click
-    >>> trusted(Click, kind="click", event_id="e", member_id="m", course_id="c",
-    ...         channel="feed", impression_id=None, ts=1767225600000).model_dump_json()
+    >>> trusted(Click, dict(kind="click", event_id="e", member_id="m", course_id="c",
+    ...         channel="feed", impression_id=None, ts=1767225600000)).model_dump_json()
     '{"event_id":"e","member_id":"m","course_id":"c","ts":1767225600000,"kind":"click",\
 "channel":"feed","impression_id":null}'
     """
-    try:  # in declared order: the serialiser writes fields in the order of __dict__
-        fields = {name: values[name] for name in _field_names(model)}
-    except KeyError as e:
-        raise ValueError(f"trusted {model.__name__} needs every field; {e} is missing") from None
-    record = model.__new__(model)
-    object.__setattr__(record, "__dict__", fields)
-    object.__setattr__(record, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    names, fields_set = _fields(model)
+    if tuple(values) != names:  # the serialiser writes fields in the order of __dict__
+        try:
+            values = {name: values[name] for name in names}
+        except KeyError as e:
+            raise ValueError(
+                f"trusted {model.__name__} needs every field; {e} is missing"
+            ) from None
+    record = object.__new__(model)
+    _SET_DICT(record, values)
+    _SET_FIELDS_SET(record, fields_set)
+    _SET_EXTRA(record, None)
+    _SET_PRIVATE(record, None)
     return record
 
 
+# BaseModel's slots, set through their descriptors: ~2x cheaper than object.__setattr__.
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
 @cache
-def _field_names(model: type[BaseModel]) -> tuple[str, ...]:
+def _fields(model: type[BaseModel]) -> tuple[tuple[str, ...], set[str]]:
     """Declared field names (`model_fields` is a property that costs ~1 us a call)."""
-    return tuple(model.model_fields)
+    names = tuple(model.model_fields)
+    return names, set(names)

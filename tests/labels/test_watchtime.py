@@ -72,6 +72,25 @@ def test_adding_to_a_cached_window_day_changes_the_answer():
     assert stats.percentile(50, DAY, 30) == pytest.approx(50.0, rel=RELATIVE_ERROR)
 
 
+def test_cached_windows_slid_over_days_equal_windows_summed_from_scratch():
+    """Views, prunes and questions interleaved at random days: every answer of the one
+    statistic (whose window slides from the last one asked) equals a fresh copy's."""
+    rng = np.random.default_rng(11)
+    stats = WatchStats()
+    for _ in range(3000):
+        day = DAY + int(rng.integers(-8, 8))
+        action = rng.random()
+        if action < 0.6:
+            stats.add(float(rng.lognormal(2.0, 1.5)), day * DAY_MS + 1)
+        elif action < 0.62:
+            stats.prune(day - 6)
+        else:
+            window = int(rng.choice([1, 3, 7]))
+            fresh = WatchStats.from_bytes(stats.to_bytes())
+            assert stats.views(day, window) == fresh.views(day, window)
+            assert stats.percentile(95, day, window) == fresh.percentile(95, day, window)
+
+
 def test_merge_equals_adding_everything_to_one():
     rng = np.random.default_rng(3)
     a, b = rng.lognormal(2, 1, 300), rng.lognormal(3, 1, 200)
