@@ -4,6 +4,7 @@ together. JSON is written with sorted keys, so equal runs give equal bytes."""
 
 from __future__ import annotations
 
+import gc
 import html
 import json
 import time
@@ -181,6 +182,7 @@ def run_evaluate_cli(
     included)."""
     started = time.perf_counter()
     log = Log.read(log_dir)
+    gc.freeze()  # the log lives as long as the run: the collector need not walk it again
     read = time.perf_counter() - started
     ev = Evaluator(log, config, progress).run()
     evaluated = time.perf_counter()
