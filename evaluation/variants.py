@@ -16,9 +16,8 @@ import numpy as np
 from models.examples import Examples
 from models.glmix import GLMixModel
 from models.online import OnlineGLMix, effects
-from models.recovery import taste_attributes
+from models.recovery import taste_recovery
 from models.spec import MC_NAMES, FeatureSpec
-from models.synthetic import centred_correlation
 from models.train import train
 from schemas import Course
 
@@ -121,17 +120,12 @@ def member_recovery(
     truth: dict,
     min_labels: int,
 ) -> dict[str, float | int | None]:
-    """Centred correlation (see `centred_correlation`) of fitted vs planted member effects
-    over the catalog, alpha_m · x_c against the planted taste of each course's category and
-    difficulty, for members with a fitted effect and at least `min_labels` labels."""
-    attrs = taste_attributes(courses, truth["member_taste_features"])
+    """`taste_recovery` of fitted member effects, for members with a fitted effect and at
+    least `min_labels` labels."""
     keep = sorted(
         m for m in fitted if counts.get(m, 0) >= min_labels and m in truth["member_taste"]
     )
     if len(keep) < 2:
         return {"r": None, "members": len(keep), "min_labels": min_labels}
-    x_c = np.array([spec.course_vector(c) for c in courses])
-    scores = np.array([fitted[m] for m in keep]) @ x_c.T
-    planted = np.array([truth["member_taste"][m] for m in keep]) @ attrs.T
-    r = centred_correlation(scores, planted)
+    r = taste_recovery(np.array([fitted[m] for m in keep]), keep, courses, spec, truth)
     return {"r": r, "members": len(keep), "min_labels": min_labels}

@@ -19,6 +19,7 @@ from models.examples import Examples
 from models.glmix import GLMixModel
 from models.newton import newton
 from models.posterior import sigmoid
+from models.spec import FeatureSpec
 from models.synthetic import centred_correlation
 from schemas import Course
 
@@ -33,6 +34,17 @@ def taste_attributes(courses: list[Course], names: list[str]) -> np.ndarray:
         ],
         float,
     )
+
+
+def taste_recovery(
+    alphas: np.ndarray, member_ids: list[str], courses: list[Course], spec: FeatureSpec, truth: dict
+) -> float:
+    """Centred correlation over the catalog of the members' alpha_m · x_c (rows of
+    `alphas`) against their planted taste of each course's attributes."""
+    attrs = taste_attributes(courses, truth["member_taste_features"])
+    taste = np.array([truth["member_taste"][m] for m in member_ids])
+    x_c = np.array([spec.course_vector(c) for c in courses])
+    return centred_correlation(alphas @ x_c.T, taste @ attrs.T)
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,7 @@ def member_recovery(
         return Recovery(float("nan"), float("nan"), len(keep))
     ids = [ex.member_ids[i] for i in keep]
     taste = np.array([truth["member_taste"][m] for m in ids])
-    x_c = np.array([model.spec.course_vector(c) for c in courses])
-    r = centred_correlation(model.members.matrix(ids) @ x_c.T, taste @ attrs.T)
+    r = taste_recovery(model.members.matrix(ids), ids, courses, model.spec, truth)
     rows = {c.course_id: i for i, c in enumerate(courses)}
     catalog_row = np.array([rows.get(c, -1) for c in ex.course_ids])
     shown = [catalog_row[ex.course[ex.member == i]] for i in keep]

@@ -73,6 +73,8 @@ def served(kafka_bootstrap, world, model_dir, tmp_path_factory) -> Iterator[Work
             lambda: all(worker.recommendations(m) for m in members), 90, "a list for every member"
         )
         wait_until(settled(worker), 60, "the worker to finish every rescore")
+        # before any test acts (a later one rolls in v0002): every list is the model's
+        assert {worker.recommendations(m)["model_id"] for m in members} == {"glmix-v0001"}
         yield worker
 
 
@@ -85,7 +87,7 @@ def test_every_member_gets_a_list_with_reasons(served, world):
     for member in read_members(world):
         body = served.recommendations(member.member_id)
         assert body["member_id"] == member.member_id and body["channel"] == "feed"
-        assert body["model_id"] == "glmix-v0001"
+        assert body["model_id"].startswith("glmix-v")
         assert {i["course_id"] for i in body["items"]} <= courses
         scores = [i["score"] for i in body["items"]]
         assert scores == sorted(scores, reverse=True)
