@@ -184,9 +184,13 @@ async def _send_all(new: list[Output], since_ms: int) -> None:
 async def _reconcile(partition: int, since_ms: int) -> None:
     """First record of a partition since the assignment: send what recovered outboxes
     hold and the output topics do not."""
-    for key in list(label_state.keys()):
-        if partition_of(key, settings.partitions) == partition:
-            await _send_all(_load(key)[1], since_ms)
+    for key in _held(partition):
+        await _send_all(_load(key)[1], since_ms)
+
+
+def _held(partition: int) -> list[bytes]:
+    """The members of a partition in the local label state (a scan of the table)."""
+    return [k for k in label_state if partition_of(k, settings.partitions) == partition]
 
 
 def _label_outputs(labels: list, now_ms: int) -> list[Output]:
@@ -200,9 +204,7 @@ async def _sweep(partition: int, watermark_ms: int, since_ms: int) -> None:
     """A new day on this partition: advance every member it holds (closes idle windows)."""
     videos, everyone = VideoStats(watch_stats), global_stats(watch_stats, settings.partitions)
     now_ms = int(time.time() * 1000)
-    for key in list(label_state.keys()):
-        if partition_of(key, settings.partitions) != partition:
-            continue
+    for key in _held(partition):
         state, stored = _load(key)
         new = _label_outputs(labeller.advance(state, watermark_ms, videos, everyone), now_ms)
         _store(key, state, stored, new)
