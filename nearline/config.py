@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from labels import Labeller
@@ -26,6 +26,21 @@ INTERNAL_TOPICS = (
     COURSE_EFFECTS,
 )
 COMPACTED_TOPICS = frozenset({"courses", "members", "recommendations", COURSE_EFFECTS})
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable of a `Settings` field."""
+    return (
+        "KAFKA_BOOTSTRAP_SERVERS" if field_name == "bootstrap" else f"NEARLINE_{field_name.upper()}"
+    )
+
+
+# (decode(text, default), encode(value)) of fields that are not a plain str/int/float/Path.
+_SCALAR = (lambda text, default: type(default)(text), str)
+_CODECS = {
+    "channels": (lambda text, _: frozenset(text.split(",")), lambda v: ",".join(sorted(v))),
+    "model_dir": (lambda text, _: Path(text), lambda v: "" if v is None else str(v)),
+}
 
 
 @dataclass(frozen=True)
@@ -58,52 +73,26 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from `NEARLINE_<FIELD>` variables (`KAFKA_BOOTSTRAP_SERVERS` for the
+        bootstrap); an unset or empty variable keeps the default."""
         env = dict(os.environ if env is None else env)
-        d = cls()
-        channels = env.get("NEARLINE_CHANNELS")
-        return cls(
-            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap),
-            topic_prefix=env.get("NEARLINE_TOPIC_PREFIX", d.topic_prefix),
-            app_id=env.get("NEARLINE_APP_ID", d.app_id),
-            channels=frozenset(channels.split(",")) if channels else d.channels,
-            partitions=int(env.get("NEARLINE_PARTITIONS", d.partitions)),
-            web_host=env.get("NEARLINE_WEB_HOST", d.web_host),
-            web_port=int(env.get("NEARLINE_WEB_PORT", d.web_port)),
-            data_dir=Path(env.get("NEARLINE_DATA_DIR", d.data_dir)),
-            autoplay_rule=env.get("NEARLINE_AUTOPLAY_RULE", d.autoplay_rule),
-            window_s=float(env.get("NEARLINE_WINDOW_S", d.window_s)),
-            lateness_s=float(env.get("NEARLINE_LATENESS_S", d.lateness_s)),
-            min_views=int(env.get("NEARLINE_MIN_VIEWS", d.min_views)),
-            idle_s=float(env.get("NEARLINE_IDLE_S", d.idle_s)),
-            model_dir=Path(env["NEARLINE_MODEL_DIR"]) if env.get("NEARLINE_MODEL_DIR") else None,
-            treatments=env.get("NEARLINE_TREATMENTS", d.treatments),
-            top_k=int(env.get("NEARLINE_TOP_K", d.top_k)),
-            rescore_ms=float(env.get("NEARLINE_RESCORE_MS", d.rescore_ms)),
-            rescore_batch=int(env.get("NEARLINE_RESCORE_BATCH", d.rescore_batch)),
-        )
+        defaults, values = cls(), {}
+        for f in fields(cls):
+            name = env_name(f.name)
+            if raw := env.get(name):
+                decode = _CODECS.get(f.name, _SCALAR)[0]
+                try:
+                    values[f.name] = decode(raw, getattr(defaults, f.name))
+                except ValueError:
+                    raise ValueError(f"{name}={raw!r} is not a valid {f.name}") from None
+        return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes `from_env()` return these settings (for child
         processes: the worker module reads its settings from the environment)."""
         return {
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "NEARLINE_TOPIC_PREFIX": self.topic_prefix,
-            "NEARLINE_APP_ID": self.app_id,
-            "NEARLINE_CHANNELS": ",".join(sorted(self.channels)),
-            "NEARLINE_PARTITIONS": str(self.partitions),
-            "NEARLINE_WEB_HOST": self.web_host,
-            "NEARLINE_WEB_PORT": str(self.web_port),
-            "NEARLINE_DATA_DIR": str(self.data_dir),
-            "NEARLINE_AUTOPLAY_RULE": self.autoplay_rule,
-            "NEARLINE_WINDOW_S": str(self.window_s),
-            "NEARLINE_LATENESS_S": str(self.lateness_s),
-            "NEARLINE_MIN_VIEWS": str(self.min_views),
-            "NEARLINE_IDLE_S": str(self.idle_s),
-            "NEARLINE_MODEL_DIR": "" if self.model_dir is None else str(self.model_dir),
-            "NEARLINE_TREATMENTS": self.treatments,
-            "NEARLINE_TOP_K": str(self.top_k),
-            "NEARLINE_RESCORE_MS": str(self.rescore_ms),
-            "NEARLINE_RESCORE_BATCH": str(self.rescore_batch),
+            env_name(f.name): _CODECS.get(f.name, _SCALAR)[1](getattr(self, f.name))
+            for f in fields(self)
         }
 
     def labeller(self) -> Labeller:

@@ -44,19 +44,6 @@ def test_a_stale_pid_file_is_not_mistaken_for_a_running_broker(tmp_path: Path):
     assert not broker.pid_file.exists()
 
 
-def test_settings_survive_the_trip_through_a_child_environment(tmp_path: Path):
-    settings = Settings(
-        bootstrap="127.0.0.1:1",
-        topic_prefix="p.",
-        app_id="a",
-        channels=frozenset({"x", "y"}),
-        partitions=3,
-        web_port=7001,
-        data_dir=tmp_path,
-    )
-    assert Settings.from_env(settings.to_env()) == settings
-
-
 def test_cluster_ids_never_look_like_an_option():
     from nearline.broker import _cluster_id
 
