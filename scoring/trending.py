@@ -55,8 +55,7 @@ class CohortUpdate:
 
     @classmethod
     def from_json(cls, raw: bytes) -> CohortUpdate:
-        d = json.loads(raw)
-        return cls(d["cohort"], d["course_id"], d["ts"])
+        return cls(**json.loads(raw))
 
 
 def cohort_updates(member: Member | None, course_id: str, y: int, ts: int) -> list[CohortUpdate]:
