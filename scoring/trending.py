@@ -152,6 +152,7 @@ class Trends:
         self.cohorts: dict[str, CohortCounts] = {}
 
     def apply(self, update: CohortUpdate) -> None:
+        """Count one update into its cohort (what the worker's cohort agent does)."""
         counts = self.cohorts.get(update.cohort, CohortCounts())
         self.cohorts[update.cohort] = engage(counts, update.course_id, ts=update.ts)
 
