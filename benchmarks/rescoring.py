@@ -50,7 +50,7 @@ def bench_rescoring() -> None:
     state.engaged = tuple(catalog.ids[r] for r in rng.choice(len(catalog), 5))
     state.dismissed = tuple(catalog.ids[r] for r in rng.choice(len(catalog), 20))
     state.seen_at = ts = T0 + 40 * 86_400_000
-    signals = recommender.signals(state)
+    signals = recommender.signals(state, ts)
     profile, alpha = (
         learner.profile(member.member_id, state),
         learner.alpha(member.member_id, state),

@@ -56,6 +56,7 @@ from models.spec import FeatureSpec
 from replay.logs import TRUTH_FILE, read_courses, read_events, read_members, read_truth
 from schemas import AnyActivity, Course, Dismissal, Label, Member
 from scoring.candidates import Signals
+from scoring.trending import Trends
 
 PAPER_RULES = (
     "percentile:95:member",
@@ -269,8 +270,9 @@ class Evaluator:
         titles = {c.course_id: c.title for c in self.log.courses}
         members = {m.member_id: m for m in self.log.members}
         engaged: dict[str, list[int]] = defaultdict(list)
+        trends = Trends()  # the worker's cohort counts, from the labels learned so far
         catalog = next(iter(replay.states.values())).catalog
-        self._engage(engaged, before, catalog)
+        self._engage(engaged, trends, before, catalog, members)
         dismissed = [e for e in self.log.events if isinstance(e, Dismissal)]
         by_impression_day = defaultdict(list)
         for lb in test:
@@ -300,15 +302,17 @@ class Evaluator:
             for lb in shown:
                 if lb.label:
                     relevant[lb.member_id].add(lb.course_id)
-            signals = {
-                m: Signals(
+            signals = {}
+            for m in sorted(relevant):
+                title, industry = trends.sources(members.get(m), catalog, start)
+                signals[m] = Signals(
                     skills=members[m].skills if m in members else {},
                     followed=members[m].followed_skills if m in members else (),
                     engaged=tuple((r, titles[catalog.ids[r]]) for r in engaged[m][::-1]),
                     dismissed=tuple(sorted(gone[m])),
+                    trending_title=title,
+                    trending_industry=industry,
                 )
-                for m in sorted(relevant)
-            }
             lists = top_lists(served, state, signals, start, config.k)
             for name, s in scored.items():
                 s.top += lists[name]
@@ -330,15 +334,24 @@ class Evaluator:
                 )
                 scored[v.name].logits.append(logits)
             t = self._timed("scoring and online learning", t)
-            self._engage(engaged, chunk, catalog)
+            self._engage(engaged, trends, chunk, catalog, members)
             y.append(ex.y)
             channels += [chunk[i].channel for i in rows.tolist()]
             days += (ex.ts // DAY_MS - self.day0).tolist()  # impression day
         return scored, np.concatenate(y), np.array(channels), np.array(days)
 
     @staticmethod
-    def _engage(engaged: dict[str, list[int]], labels: list[Label], catalog: Catalog) -> None:
+    def _engage(
+        engaged: dict[str, list[int]],
+        trends: Trends,
+        labels: list[Label],
+        catalog: Catalog,
+        members: dict[str, Member],
+    ) -> None:
+        """Learn what serving draws candidates from: each member's recent positives, and
+        the positives of their cohorts (at the label's event time, as the worker counts them)."""
         for lb in labels:
+            trends.learn(members.get(lb.member_id), lb.course_id, lb.label, event_ts(lb))
             if lb.label:
                 rows = engaged[lb.member_id]
                 row = catalog.row(lb.course_id)

@@ -15,6 +15,8 @@ CLOCK_TICKS = "clock-ticks"  # internal: event time for idle activity partitions
 MEMBER_UPDATES = "member-updates"  # internal: dismissals and rescore requests, by member_id
 COURSE_LABELS = "course-labels"  # internal: labels' course halves, keyed by course_id
 COURSE_EFFECTS = "course-effects"  # internal: beta_c + popularity per course (every worker)
+COHORT_LABELS = "cohort-labels"  # internal: positives per member cohort, keyed by cohort
+COHORT_TRENDS = "cohort-trends"  # internal: decayed positives per cohort (every worker)
 CATALOG_TOPICS = ("courses", "members")
 OUTPUT_TOPICS = ("labels", "recommendations", "deadletter")
 INTERNAL_TOPICS = (
@@ -24,8 +26,12 @@ INTERNAL_TOPICS = (
     MEMBER_UPDATES,
     COURSE_LABELS,
     COURSE_EFFECTS,
+    COHORT_LABELS,
+    COHORT_TRENDS,
 )
-COMPACTED_TOPICS = frozenset({"courses", "members", "recommendations", COURSE_EFFECTS})
+COMPACTED_TOPICS = frozenset(
+    {"courses", "members", "recommendations", COURSE_EFFECTS, COHORT_TRENDS}
+)
 
 
 def env_name(field_name: str) -> str:

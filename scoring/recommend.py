@@ -20,6 +20,7 @@ from schemas import Item, Recommendations, RecommendationsView
 from scoring.candidates import Signals, generate
 from scoring.compact import encode
 from scoring.treatments import Treatments, stable_u64
+from scoring.trending import Trends
 
 VARIANTS = ("glmix", "glmix-thompson", "popular")
 
@@ -81,16 +82,22 @@ class Recommender:
         k: int = 20,
         candidates: int = 1000,
         model_version: str = "v1",
+        trends: Trends | None = None,
     ):
         self.learner = learner
         self.treatments = treatments
         self.k = k
         self.candidates = candidates
         self.model_version = model_version
+        self.trends = trends  # cohort counts (kept up to date by the caller), if any
 
-    def signals(self, state: MemberState) -> Signals:
+    def signals(self, state: MemberState, ts: int) -> Signals:
+        """What the member's candidates are drawn from, trends faded to `ts`."""
         catalog = self.learner.scorer.catalog
         member = state.member
+        title, industry = (
+            (None, None) if self.trends is None else self.trends.sources(member, catalog, ts)
+        )
         engaged = tuple(
             (catalog.index[c], catalog.titles[catalog.index[c]])
             for c in state.engaged
@@ -101,6 +108,8 @@ class Recommender:
             followed=member.followed_skills if member else (),
             engaged=engaged,
             dismissed=tuple(catalog.index[c] for c in state.dismissed if c in catalog.index),
+            trending_title=title,
+            trending_industry=industry,
         )
 
     def recommend(self, member_id: str, state: MemberState, now: int) -> Recommendations:
@@ -108,7 +117,7 @@ class Recommender:
         member's newest event time (replays run in the past), or `now` without one."""
         ts = state.seen_at or now
         scorer = self.learner.scorer
-        candidates = generate(scorer.catalog, self.signals(state), ts, self.candidates)
+        candidates = generate(scorer.catalog, self.signals(state, ts), ts, self.candidates)
         rows = candidates.rows
         reasons = candidates.reasons()
         assigned = self.treatments.assign(member_id)

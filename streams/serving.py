@@ -3,6 +3,8 @@
     labels, members, member-updates (by member) -> update_member -> member-state
     course-labels (by course) -> update_course -> course-state, whose changelog
         `course-effects` every worker follows into its in-memory scorer (beta_c, CTR)
+    cohort-labels (by title or industry cohort) -> update_cohort -> cohort-state, whose
+        changelog `cohort-trends` every worker follows into memory (trending sources)
     courses (all partitions, every worker) -> catalog; a changed course -> rescore
         requests for the members whose lists hold it (reverse index)
     a changed member -> rescored at once, or, within `rescore_ms` of their last rescore,
@@ -41,9 +43,17 @@ from models.learner import (
     provisional_click,
 )
 from models.scorer import Scorer
-from nearline.config import COURSE_EFFECTS, COURSE_LABELS, MEMBER_UPDATES, Settings
+from nearline.config import (
+    COHORT_LABELS,
+    COHORT_TRENDS,
+    COURSE_EFFECTS,
+    COURSE_LABELS,
+    MEMBER_UPDATES,
+    Settings,
+)
 from schemas import Click, Course, Dismissal, Label, Member, Recommendations, RecordError, parse
 from scoring.recommend import Recommender, parse_treatments
+from scoring.trending import CohortCounts, CohortUpdate, Trends, cohort_updates, engage
 from streams.app import (
     app,
     dead_letter,
@@ -61,10 +71,14 @@ MODEL_POLL_S = 5.0
 
 courses_in = raw_topic("courses")
 course_labels = raw_topic(COURSE_LABELS)
+cohort_labels = raw_topic(COHORT_LABELS)
 member_input = raw_topic("labels", "members", MEMBER_UPDATES)
 member_state = raw_table("member-state", "member_id -> MemberState")
 course_state = raw_table(
     "course-state", "course_id -> CourseState", changelog=raw_topic(COURSE_EFFECTS)
+)
+cohort_state = raw_table(
+    "cohort-state", "title:... or industry:... -> CohortCounts", changelog=raw_topic(COHORT_TRENDS)
 )
 recommendations = raw_table(
     "recommendations", "member_id -> compact record", changelog=raw_topic("recommendations")
@@ -87,6 +101,7 @@ class Serving:
         self.rescored: OrderedDict[bytes, float] = OrderedDict()
         self.known: dict[str, Course] = {}  # last valid record of every course
         self.pending: dict[str, CourseState] = {}  # effects of courses not yet in the catalog
+        self.trends = Trends()  # every cohort's counts, from `cohort-trends`
         self.lists: dict[str, tuple[str, ...]] = {}  # member -> courses of their record
         self.holders: dict[str, set[str]] = {}  # the reverse: course -> members
         self.indexed: list[int] | None = None  # partitions the reverse index covers
@@ -110,6 +125,7 @@ class Serving:
             self.treatments,
             k=self.settings.top_k,
             model_version=artifact.name,
+            trends=self.trends,
         )
         self.artifact = artifact
         status["model"] = artifact.name
@@ -194,10 +210,14 @@ def _rescore(key: bytes, requested_ms: float, state: MemberState | None = None) 
 
 
 async def _learn(state: MemberState, label: Label) -> None:
-    """Member half now; the course half goes to the course's partition."""
+    """Member half now; the course half goes to the course's partition, a positive to
+    the partitions of the member's cohorts (the profile is known here only)."""
     update = serving.learner.learn_member(state, label)
-    if update is not None:
-        await course_labels.send(key=label.course_id.encode(), value=update.to_json())
+    if update is None:
+        return
+    await course_labels.send(key=label.course_id.encode(), value=update.to_json())
+    for cohort in cohort_updates(state.member, update.course_id, update.y, update.ts):
+        await cohort_labels.send(key=cohort.cohort.encode(), value=cohort.to_json())
 
 
 @app.agent(member_input)
@@ -264,6 +284,17 @@ async def update_course(stream: faust.StreamT) -> None:
         course_state[event.message.key] = serving.learner.learn_course(state, update).to_bytes()
 
 
+@app.agent(cohort_labels)
+async def update_cohort(stream: faust.StreamT) -> None:
+    """Positives of a cohort's members (keyed by cohort) -> its decayed counts; the
+    table's changelog (`cohort-trends`) carries them to every worker."""
+    async for event in stream.events():
+        raw = cohort_state.get(event.message.key)
+        counts = CohortCounts.from_bytes(raw) if raw else CohortCounts()
+        update = CohortUpdate.from_json(event.message.value)
+        cohort_state[event.message.key] = engage(counts, update.course_id, ts=update.ts).to_bytes()
+
+
 @app.agent(courses_in)
 async def check_courses(stream: faust.StreamT) -> None:
     """Dead-letters bad catalog records once (every worker reads the catalog, this agent
@@ -285,8 +316,8 @@ def _course(key: bytes | None, raw: bytes | None) -> Course:
 
 @app.task
 async def follow_catalog() -> None:
-    """Every course and every course effect, from the start, into memory on every worker;
-    after the first catch-up a changed course rescores the members holding it."""
+    """Every course, course effect and cohort trend, from the start, into memory on every
+    worker; after the first catch-up a changed course rescores the members holding it."""
     if serving.recommender is None:
         return
     consumer = AIOKafkaConsumer(
@@ -296,7 +327,7 @@ async def follow_catalog() -> None:
     )
     await consumer.start()
     try:
-        names = (settings.topic("courses"), settings.topic(COURSE_EFFECTS))
+        names = tuple(settings.topic(n) for n in ("courses", COURSE_EFFECTS, COHORT_TRENDS))
         consumer.subscribe(names)  # no group: every partition, from the start
         end: dict | None = None  # offsets to reach before serving (once assigned)
         while True:
@@ -305,6 +336,10 @@ async def follow_catalog() -> None:
                 if tp.topic == names[1]:
                     for r in records:
                         serving.apply_effect(r.key.decode(), CourseState.from_bytes(r.value))
+                    continue
+                if tp.topic == names[2]:
+                    for r in records:
+                        serving.trends.cohorts[r.key.decode()] = CohortCounts.from_bytes(r.value)
                     continue
                 courses = []
                 for r in records:

@@ -4,19 +4,21 @@ worker's labeller, a complete report."""
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from evaluation.report import run_evaluate_cli
-from evaluation.run import EvalConfig, Evaluator, Log, labels_of
+from evaluation.run import EvalConfig, Evaluator, Log, fresh_state, labels_of
 from evaluation.variants import select
 from labels.offline import run_labels_cli
 from models.examples import event_ts
 from replay.logs import read_events, read_labels
 from replay.simulate import WorldConfig, simulate
 from replay.world import DAY_MS
+from scoring.trending import HALF_LIFE_DAYS, Trends, cohort_key
 
 RULES = ("percentile:95:member", "fixed:9")
 
@@ -120,3 +122,30 @@ def test_scored_labels_are_those_of_test_impressions(log_dir, reports):
     report = json.loads((reports[0] / "report.json").read_text())
     assert report["log"]["test_labels"] == len(test)
     assert report["log"]["test_positives"] == sum(lb.label for lb in test)
+
+
+def test_evaluator_counts_cohort_positives_as_the_worker_does(log_dir):
+    """Offline lists draw trending candidates from every positive of the member's title
+    cohort, faded from the label's event time: the sum, recomputed here label by label."""
+    log = Log.read(log_dir)
+    ev = Evaluator(log, EvalConfig(rules=RULES[:1]))
+    known = ev._known(labels_of(log.events, RULES[0]))
+    catalog = fresh_state(log, ev.spec).catalog
+    members = {m.member_id: m for m in log.members}
+    trends = Trends()
+    ev._engage(defaultdict(list), trends, known, catalog, members)
+    member = next(m for m in log.members if m.title)
+    end = max(lb.label_ts for lb in known)
+    expected = np.zeros(len(catalog))
+    for lb in known:
+        clicker = members.get(lb.member_id)
+        if (
+            lb.label
+            and clicker
+            and cohort_key("title", clicker.title) == cohort_key("title", member.title)
+        ):
+            age = (end - event_ts(lb)) / (HALF_LIFE_DAYS * DAY_MS)
+            expected[catalog.row(lb.course_id)] += 0.5**age
+    title, _ = trends.sources(member, catalog, end)
+    assert expected.sum() > 1.0
+    np.testing.assert_allclose(title, expected)

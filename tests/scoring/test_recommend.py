@@ -14,6 +14,7 @@ from models.synthetic import T0, planted_records
 from models.train import train_from_labels
 from schemas import Click, Dismissal
 from scoring.recommend import Recommender, parse_treatments, single_variant
+from scoring.trending import Trends
 
 CHANNELS = ("email", "feed")
 
@@ -25,10 +26,10 @@ def world():
     return courses, members, model
 
 
-def _recommender(world, treatments=None, k=10) -> Recommender:
+def _recommender(world, treatments=None, k=10, trends=None) -> Recommender:
     courses, _, model = world
     learner = Learner(Scorer(model, Catalog(model.spec, courses)))
-    return Recommender(learner, treatments or single_variant(CHANNELS), k=k)
+    return Recommender(learner, treatments or single_variant(CHANNELS), k=k, trends=trends)
 
 
 def _ids(record, channel="feed") -> list[str]:
@@ -82,6 +83,46 @@ def test_clicks_on_one_category_raise_it(world):
     after = _ids(rec.recommend(member.member_id, state, now=T0))
     assert sum(catalog.category[catalog.row(i)] == target for i in after) > shown[target]
     assert state.engaged[0] == clicked[-1].course_id
+
+
+def test_a_course_clicked_in_a_title_trends_for_that_title_only(world):
+    """Members of one title click a course: another member of that title is offered it
+    as trending for their title; a member of another title gets their own title's trend."""
+    courses, members, _ = world
+    trends = Trends()
+    rec = _recommender(world, k=len(courses), trends=trends)
+    # no skills or history: the trending sources are the only specific ones
+    profile = members[0].model_copy(update={"skills": {}, "followed_skills": (), "industry": None})
+    clicks = [
+        ("nurse-1", "Nurse", courses[3].course_id),
+        ("nurse-2", " nurse", courses[3].course_id),
+        ("pilot-1", "Pilot", courses[7].course_id),
+    ]
+    for i, (member_id, title, course_id) in enumerate(clicks):
+        state = rec.learner.new_member(
+            profile.model_copy(update={"member_id": member_id, "title": title})
+        )
+        click = Click(
+            event_id=f"t{i}", member_id=member_id, course_id=course_id, channel="feed", ts=T0 + i
+        )
+        update = rec.learner.learn_member(state, provisional_click(click))
+        trends.learn(state.member, update.course_id, update.y, update.ts)
+
+    def reasons(member_id: str, title: str) -> dict[str, str]:
+        state = rec.learner.new_member(
+            profile.model_copy(update={"member_id": member_id, "title": title})
+        )
+        state.seen_at = T0 + 60_000
+        items = rec.recommend(member_id, state, now=T0).view("feed").items
+        return {i.course_id: i.reason for i in items}
+
+    nurse, pilot = reasons("nurse-3", "NURSE"), reasons("pilot-2", "pilot")
+    assert nurse[courses[3].course_id] == "Trending for your job title"
+    assert pilot[courses[7].course_id] == "Trending for your job title"
+    assert [c for c, r in nurse.items() if r.startswith("Trending")] == [courses[3].course_id]
+    assert [c for c, r in pilot.items() if r.startswith("Trending")] == [courses[7].course_id]
+    clerk = reasons("clerk-1", "Clerk")  # a title nobody engaged in: new courses only
+    assert clerk and not any(r.startswith("Trending") for r in clerk.values())
 
 
 def test_course_half_moves_beta_toward_the_label(world):
