@@ -54,6 +54,7 @@ class Catalog:
         self.retired = np.zeros(0, bool)
         self.ctr_logit = np.zeros(0)
         self.log_impressions = np.zeros(0)
+        self._key_order = np.zeros(0, np.intp)  # argsort of keys (see rows_of_keys)
         self.upsert_many(courses)
 
     def __len__(self) -> int:
@@ -61,6 +62,18 @@ class Catalog:
 
     def row(self, course_id: str) -> int:
         return self.index[course_id]
+
+    def rows_of_keys(self, keys: np.ndarray) -> np.ndarray:
+        """Catalog rows of course keys, -1 for keys of courses not in the catalog. Keys
+        never change row, so their sort order is kept until courses are added."""
+        if len(self._key_order) != len(self.keys):
+            self._key_order = np.argsort(self.keys, kind="stable")
+        if not len(self._key_order):
+            return np.full(len(keys), -1)
+        rows = self._key_order[
+            np.minimum(self.keys.searchsorted(keys, sorter=self._key_order), len(self) - 1)
+        ]
+        return np.where(self.keys[rows] == keys, rows, -1)
 
     def upsert_many(self, courses: Iterable[Course]) -> None:
         """Add or replace courses in one reallocation (a catalog load or a batch of updates)."""

@@ -103,12 +103,8 @@ class CohortCounts:
         """Counts faded to `ts` per catalog row; 0 for courses without engagements (and
         courses not in the catalog are left out)."""
         out = np.zeros(len(catalog))
-        if not len(catalog):
-            return out
-        order = np.argsort(catalog.keys, kind="stable")
-        at = catalog.keys.searchsorted(self.keys, sorter=order)
-        rows = order[np.minimum(at, len(order) - 1)]
-        known = catalog.keys[rows] == self.keys
+        rows = catalog.rows_of_keys(self.keys)
+        known = rows >= 0
         out[rows[known]] = self.counts[known] * decay(self.updated_at, ts, half_life_days)
         return out
 
