@@ -15,7 +15,7 @@ from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from nearline.broker import BrokerError, LocalBroker, cache_dir
 from nearline.config import Settings
-from nearline.runtime import single_threaded_blas
+from nearline.runtime import exit_on_sigterm, single_threaded_blas
 
 EXIT_USER_ERROR = 2
 
@@ -277,6 +277,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     single_threaded_blas()
+    exit_on_sigterm()
     handler: Callable[[argparse.Namespace], None] = args.func
     try:
         handler(args)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from threadpoolctl import threadpool_limits
 
 
@@ -31,3 +33,14 @@ def single_threaded_blas() -> None:
     import numpy  # noqa: F401  (threadpoolctl limits the BLAS libraries loaded so far)
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so `with` blocks stop what they started (the demo's
+    broker and worker); the default handler ends the process on the spot and leaves them
+    running. Faust installs its own handler in the worker, which replaces this one."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -1,9 +1,40 @@
+import signal
+import subprocess
+import sys
+
 from threadpoolctl import threadpool_info
 
 from nearline.runtime import single_threaded_blas
+from nearline.supervise import wait_until
 
 
 def test_blas_runs_one_thread_per_process():
     single_threaded_blas()
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert blas and all(lib["num_threads"] == 1 for lib in blas)
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from nearline.runtime import exit_on_sigterm
+exit_on_sigterm()
+out = Path(sys.argv[1])
+try:
+    out.write_text("ready")
+    sys.stdin.read()  # blocks until the signal
+finally:
+    out.write_text("cleaned up")
+"""
+
+
+def test_sigterm_unwinds_like_ctrl_c(tmp_path):
+    marker = tmp_path / "marker"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(marker)], stdin=subprocess.PIPE)
+    try:
+        wait_until(lambda: marker.exists(), 30, "the child to start")
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        child.kill()
+    assert marker.read_text() == "cleaned up"
