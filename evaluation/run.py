@@ -21,12 +21,12 @@ Nothing here is random: the same log and options give the same figures, whatever
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -454,13 +454,13 @@ class Evaluator:
     def _start_rules(self) -> dict[str, Future]:
         """The other rules' fits in `jobs` forked processes, which read this evaluator
         (the log included) from the fork instead of a pickled copy; nothing to start
-        with one job or one rule."""
+        with one job, one rule, or no fork on this platform (they run in turn then)."""
         global _FORKED
         others = self.config.rules[1:]
-        if self.config.jobs <= 1 or not others:
+        if self.config.jobs <= 1 or not others or "fork" not in get_all_start_methods():
             return {}
         _FORKED = self
-        fork = multiprocessing.get_context("fork")
+        fork = get_context("fork")
         pool = ProcessPoolExecutor(min(self.config.jobs, len(others)), mp_context=fork)
         futures = {rule: pool.submit(_fit_forked, rule) for rule in others}
         pool.shutdown(wait=False)
