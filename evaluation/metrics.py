@@ -1,8 +1,9 @@
 """Quality of scores against 0/1 labels: ranking (AUC), probabilities (log-loss,
 calibration) and top-k lists against later engagement.
 
-Implemented here rather than taken from scikit-learn so that an empty or one-class
-group yields None instead of an exception; the tests check both against scikit-learn.
+Not scikit-learn's, so that an empty or one-class group yields None instead of an
+exception (AUC is the trainer's rank-sum `models.train.rank_auc`); the tests check both
+against scikit-learn.
 """
 
 from __future__ import annotations

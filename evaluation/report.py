@@ -183,8 +183,11 @@ def run_evaluate_cli(
     started = time.perf_counter()
     log = Log.read(log_dir)
     gc.freeze()  # the log lives as long as the run: the collector need not walk it again
-    read = time.perf_counter() - started
-    ev = Evaluator(log, config, progress).run()
+    try:
+        read = time.perf_counter() - started
+        ev = Evaluator(log, config, progress).run()
+    finally:
+        gc.unfreeze()
     evaluated = time.perf_counter()
     write_report(ev, out_dir)
     seconds = time.perf_counter() - started

@@ -7,11 +7,12 @@
    by label time would be biased by the label delay: a timeout negative comes a window
    after its impression, so the last training day would keep its early positives and lose
    its negatives to the test set (day-of-week weights learned backwards).
-3. The remaining days are replayed one day at a time: at the start of a day each variant,
-   as served (`evaluation.serving`), ranks candidates for the members who engage that day
-   and assigns probabilities to the courses the logging policy put in first position;
-   then the day's labels are featurised and learned by the feature state, and its test
-   labels scored (incremental variants predict each label, then learn it).
+3. The labels are featurised once, in label-time order (`Evaluator.replay`), keeping the
+   feature state as it stood at the start of each test day. The test days are then
+   replayed one at a time: from that state each variant, as served (`evaluation.serving`),
+   ranks candidates for the members who engage that day and assigns probabilities to the
+   courses the logging policy put in first position; then the day's test labels are
+   scored (incremental variants predict each label, then learn it).
 4. Every other rule's labels train a full GLMix too, scored on its own test labels and on
    the main rule's, for the Insight 9 comparison. With `jobs` > 1 these run in forked
    processes while steps 1-3 run.
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +124,8 @@ class Replay:
     """The main rule's examples: those final before the split, then per test day its
     labels and examples, and the feature state at the day's start (what serving sees)."""
 
-    before: Examples
+    before: list[Label]
+    before_ex: Examples
     days: dict[int, tuple[list[Label], Examples]] = field(default_factory=dict)
     states: dict[int, FeatureState] = field(default_factory=dict)
 
@@ -207,7 +210,7 @@ class Evaluator:
         final before the split, then each test day's, with the state at its start."""
         state = fresh_state(self.log, self.spec)
         before = [lb for lb in known if lb.label_ts < self.split_ms]
-        out = Replay(build_examples(before, state)[0])
+        out = Replay(before, build_examples(before, state)[0])
         by_label_day = defaultdict(list)
         for lb in known[len(before) :]:
             by_label_day[lb.label_ts // DAY_MS].append(lb)
@@ -224,7 +227,10 @@ class Evaluator:
         return now
 
     def run(self) -> Evaluation:
-        started = self._start_rules()
+        with self._rules_started() as started:
+            return self._run(started)
+
+    def _run(self, started: dict[str, AsyncResult]) -> Evaluation:
         t = time.perf_counter()
         rules = self.config.rules
         events = tqdm(self.log.events, desc=f"labels {rules[0]}", disable=not self.progress)
@@ -236,7 +242,7 @@ class Evaluator:
             raise ValueError("no labels after the training days")
         replay = self.replay(known)
         train_ex, _ = self._split_examples(
-            Examples.concat([replay.before, *(ex for _, ex in replay.days.values())])
+            Examples.concat([replay.before_ex, *(ex for _, ex in replay.days.values())])
         )
         t = self._timed("features", t)
         variants = self.config.variants
@@ -250,7 +256,7 @@ class Evaluator:
             if v.incremental
         }
         t = self._timed("batch training", t)
-        scored, y, channels, days = self._replay_test(known, test, replay, models, onlines)
+        scored, y, channels, days = self._replay_test(test, replay, models, onlines)
         out = self._figures(scored, y, channels, days)
         t = time.perf_counter()
         full = models.get(BY_NAME["full-batch"].batch_key) or BY_NAME["full-batch"].fit(
@@ -262,17 +268,16 @@ class Evaluator:
         out.y, out.logits, out.timings = y, test_logits, dict(self.timings)
         return out
 
-    def _replay_test(self, known, test, replay, models, onlines):
+    def _replay_test(self, test, replay, models, onlines):
         """Day by day from the split: serve from the state at the day's start, then score
         the day's test labels (incremental variants predict each label, then learn it)."""
-        before = known[: len(known) - sum(len(c) for c, _ in replay.days.values())]
         config = self.config
         titles = {c.course_id: c.title for c in self.log.courses}
         members = {m.member_id: m for m in self.log.members}
         engaged: dict[str, list[int]] = defaultdict(list)
         trends = Trends()  # the worker's cohort counts, from the labels learned so far
         catalog = next(iter(replay.states.values())).catalog
-        self._engage(engaged, trends, before, catalog, members)
+        self._engage(engaged, trends, replay.before, catalog, members)
         dismissed = [e for e in self.log.events if isinstance(e, Dismissal)]
         by_impression_day = defaultdict(list)
         for lb in test:
@@ -349,7 +354,9 @@ class Evaluator:
         members: dict[str, Member],
     ) -> None:
         """Learn what serving draws candidates from: each member's recent positives, and
-        the positives of their cohorts (at the label's event time, as the worker counts them)."""
+        the positives of their cohorts at the label's event time. (The worker counts a
+        click when it arrives, at its own time, also one no impression claims; offline
+        counts leave those out.)"""
         for lb in labels:
             trends.learn(members.get(lb.member_id), lb.course_id, lb.label, event_ts(lb))
             if lb.label:
@@ -451,20 +458,24 @@ class Evaluator:
         model = BY_NAME["full-batch"].fit(tr, self.spec, **self.hyper)
         return rule_counts(rule_labels), metrics.quality(te.y, batch_logits(model, te)), model
 
-    def _start_rules(self) -> dict[str, Future]:
+    @contextmanager
+    def _rules_started(self) -> Iterator[dict[str, AsyncResult]]:
         """The other rules' fits in `jobs` forked processes, which read this evaluator
-        (the log included) from the fork instead of a pickled copy; nothing to start
-        with one job, one rule, or no fork on this platform (they run in turn then)."""
+        (the log included) from the fork instead of a pickled copy, stopped when the
+        block ends (an error or SIGTERM too); nothing with one job, one rule, or no fork
+        on this platform (the rules run in turn then)."""
         global _FORKED
         others = self.config.rules[1:]
         if self.config.jobs <= 1 or not others or "fork" not in get_all_start_methods():
-            return {}
+            yield {}
+            return
         _FORKED = self
-        fork = get_context("fork")
-        pool = ProcessPoolExecutor(min(self.config.jobs, len(others)), mp_context=fork)
-        futures = {rule: pool.submit(_fit_forked, rule) for rule in others}
-        pool.shutdown(wait=False)
-        return futures
+        try:
+            pool = get_context("fork").Pool(min(self.config.jobs, len(others)))
+        finally:
+            _FORKED = None  # the workers hold their copy from the fork
+        with pool:  # terminates the workers on the way out
+            yield {rule: pool.apply_async(_fit_forked, (rule,)) for rule in others}
 
     def _rules(self, labels, full, test_logits, y, started) -> dict[str, Any]:
         """Insight 9: counts per rule and a full GLMix trained on each rule's labels,
@@ -478,7 +489,7 @@ class Evaluator:
                 own = metrics.quality(y, self._main_logits(full) if main is None else main)
                 out[rule] = {**rule_counts(labels), "own": own, "common": own}
                 continue
-            counts, own, model = started[rule].result() if rule in started else self.fit_rule(rule)
+            counts, own, model = started[rule].get() if rule in started else self.fit_rule(rule)
             out[rule] = {
                 **counts,
                 "own": own,

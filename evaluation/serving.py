@@ -47,13 +47,14 @@ class Served:
         which: np.ndarray,
         rows: np.ndarray,
         fixed: np.ndarray,
+        x_m: np.ndarray,
     ) -> np.ndarray:
         """Logits of catalog `rows`, row i for member `member_ids[which[i]]`, given
-        x_mc @ w per row; a member without an effect scores alpha = 0."""
+        x_mc @ w per row and the members' x_m; a member without an effect scores
+        alpha = 0."""
         model, catalog = self.scorer.model, state.catalog
         zero = np.zeros(catalog.x_c.shape[1])
         alphas = np.array([self.alphas.get(m, zero) for m in member_ids]).reshape(-1, len(zero))
-        x_m = np.array([state.profile(m).x_m for m in member_ids]).reshape(-1, model.spec.dims[1])
         betas = self.scorer.betas  # the evaluation's catalog is whole from the start
         return glmix_logits_by_member(fixed + model.b, catalog.x_c, alphas, betas, x_m, rows, which)
 
@@ -71,10 +72,18 @@ def logits(
     x_mc, which = state.grid(member_ids, rows, ts)
     at = np.concatenate([np.zeros(0, np.intp), *rows])
     fixed = x_mc @ np.column_stack([s.scorer.model.w for s in served.values()])
+    d_m = state.catalog.spec.dims[1]
+    x_m = np.array([state.profile(m).x_m for m in member_ids]).reshape(-1, d_m)
     return {
-        name: s.logits(state, member_ids, which, at, fixed[:, i])
+        name: s.logits(state, member_ids, which, at, fixed[:, i], x_m)
         for i, (name, s) in enumerate(served.items())
     }, at
+
+
+def block_size(catalog_rows: int) -> int:
+    """Members scored together, so that a block's feature rows and member x catalog
+    products hold about `GRID_ROWS` entries."""
+    return max(1, GRID_ROWS // max(catalog_rows, 1))
 
 
 def top_lists(
@@ -86,19 +95,21 @@ def top_lists(
 ) -> dict[str, list[list[str]]]:
     """Per variant, each member's top-k course ids among their generated candidates; all
     members' candidates are featurised and scored together."""
-    members = list(signals)
-    rows = [generate(state.catalog, sig, ts).rows for sig in signals.values()]
-    z, at = logits(served, state, members, rows, [ts] * len(members))
-    sizes = [len(r) for r in rows]
-    ends = np.cumsum(sizes)
-    ids = state.catalog.ids
-    return {
-        name: [
-            [ids[r] for r in at[lo:hi][np.argsort(-zs[lo:hi], kind="stable")[:k]].tolist()]
-            for lo, hi in zip(ends - sizes, ends, strict=True)
-        ]
-        for name, zs in z.items()
-    }
+    members, ids = list(signals), state.catalog.ids
+    out: dict[str, list[list[str]]] = {name: [] for name in served}
+    step = block_size(len(ids))
+    for first in range(0, len(members), step):
+        part = members[first : first + step]
+        rows = [generate(state.catalog, signals[m], ts).rows for m in part]
+        z, at = logits(served, state, part, rows, [ts] * len(part))
+        sizes = [len(r) for r in rows]
+        ends = np.cumsum(sizes)
+        for name, zs in z.items():
+            out[name] += [
+                [ids[r] for r in at[lo:hi][np.argsort(-zs[lo:hi], kind="stable")[:k]].tolist()]
+                for lo, hi in zip(ends - sizes, ends, strict=True)
+            ]
+    return out
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,7 @@ def target_probabilities(
     logged course in each logged slot (see `evaluation.ips`), in blocks of slots."""
     n_rows = len(state.catalog)
     every = np.arange(n_rows)
-    step = max(1, GRID_ROWS // max(n_rows, 1))
+    step = block_size(n_rows)
     out: dict[str, list[np.ndarray]] = {name: [np.zeros(0)] for name in served}
     for lo in range(0, len(slots), step):
         block = slots[lo : lo + step]

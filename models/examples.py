@@ -163,8 +163,9 @@ class FeatureState:
 
     def snapshot(self) -> FeatureState:
         """The state as it stands, kept while learning goes on. Cheap: histories and
-        course stats are replaced, never mutated, by `learn`, so only the dicts and the
-        catalog's popularity columns are copied."""
+        course stats are replaced, never mutated, by `learn`, so only their dicts and the
+        catalog's popularity columns are copied; profiles and the rest of the catalog are
+        shared, so the catalog must not gain courses while a snapshot is in use."""
         catalog = copy.copy(self.catalog)
         catalog.ctr_logit = catalog.ctr_logit.copy()
         catalog.log_impressions = catalog.log_impressions.copy()
@@ -201,6 +202,9 @@ def event_ts(label: Label) -> int:
 def in_time_order(labels: Iterable[Label]) -> list[Label]:
     """Labels in the order the near-line updater learns them: by label time."""
     return sorted(labels, key=lambda lb: (lb.label_ts, event_ts(lb)))
+
+
+_GATHERED = 10  # values gathered per label by `build_examples`, in the order unpacked there
 
 
 def build_examples(
@@ -240,7 +244,7 @@ def build_examples(
         state.learn(label)
     member_ids = list(member_rows)
     profiles = [state.profile(m) for m in member_ids]
-    cols = list(zip(*gathered, strict=True)) or [()] * 10
+    cols = list(zip(*gathered, strict=True)) or [()] * _GATHERED
     rows, member, y, ts, label_ts = (np.array(c, np.int64) for c in cols[:5])
     factor, imps, last, ctr_logit, log_impressions = (np.array(c, float) for c in cols[5:])
     n = len(rows)

@@ -22,6 +22,7 @@ from models.history import course_key, decay
 from schemas import Member
 
 HALF_LIFE_DAYS = 7.0  # trends are short-lived: a week, not the history's months
+FORGOTTEN = 1e-3  # a count faded below this (one click, 10 half-lives on) is dropped
 _HEADER = struct.Struct("<BIq")  # version, n_courses, updated_at
 KINDS = ("title", "industry")  # the profile fields that make cohorts, in reason order
 
@@ -113,7 +114,9 @@ def engage(
     c: CohortCounts, course_id: str, *, ts: int, half_life_days: float = HALF_LIFE_DAYS
 ) -> CohortCounts:
     """Counts after one positive engagement at `ts`; a late one counts as faded to the
-    state's time, so the result does not depend on the order engagements arrive in."""
+    state's time, so the result does not depend on the order engagements arrive in (but
+    for counts forgotten on the way). Counts faded below `FORGOTTEN` are dropped, which
+    bounds a cohort's record by what it still trends on."""
     key = np.uint64(course_key(course_id))
     updated_at = max(c.updated_at, ts)
     counts = c.counts * decay(c.updated_at, updated_at, half_life_days)  # a copy
@@ -124,7 +127,8 @@ def engage(
         counts[at] += added
     else:
         keys, counts = np.insert(keys, at, key), np.insert(counts, at, added)
-    return CohortCounts(keys, counts, updated_at, c.version)
+    kept = counts >= FORGOTTEN
+    return CohortCounts(keys[kept], counts[kept], updated_at, c.version)
 
 
 class Trends:

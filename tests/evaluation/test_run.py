@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation import run as run_module
 from evaluation.report import run_evaluate_cli
 from evaluation.run import EvalConfig, Evaluator, Log, fresh_state, labels_of
 from evaluation.variants import select
@@ -102,7 +103,7 @@ def test_split_keeps_every_label_with_its_impression_day(log_dir):
     negatives as test labels."""
     ev = Evaluator(Log.read(log_dir), EvalConfig(rules=RULES[:1]))
     labels = labels_of(read_events(log_dir), RULES[0])
-    train, test = ev.split(labels)
+    train, test = ev.split(ev._known(labels))
     assert len(train) + len(test) == len(labels)
     assert all(event_ts(lb) < ev.split_ms for lb in train)
     assert all(event_ts(lb) >= ev.split_ms for lb in test)
@@ -118,13 +119,13 @@ def test_split_keeps_every_label_with_its_impression_day(log_dir):
 
 def test_scored_labels_are_those_of_test_impressions(log_dir, reports):
     ev = Evaluator(Log.read(log_dir), EvalConfig(rules=RULES[:1]))
-    _, test = ev.split(labels_of(read_events(log_dir), RULES[0]))
+    _, test = ev.split(ev._known(labels_of(read_events(log_dir), RULES[0])))
     report = json.loads((reports[0] / "report.json").read_text())
     assert report["log"]["test_labels"] == len(test)
     assert report["log"]["test_positives"] == sum(lb.label for lb in test)
 
 
-def test_evaluator_counts_cohort_positives_as_the_worker_does(log_dir):
+def test_evaluator_counts_cohort_positives_label_by_label(log_dir):
     """Offline lists draw trending candidates from every positive of the member's title
     cohort, faded from the label's event time: the sum, recomputed here label by label."""
     log = Log.read(log_dir)
@@ -149,3 +150,29 @@ def test_evaluator_counts_cohort_positives_as_the_worker_does(log_dir):
     title, _ = trends.sources(member, catalog, end)
     assert expected.sum() > 1.0
     np.testing.assert_allclose(title, expected)
+
+
+def test_offline_lists_draw_on_the_members_cohort_trends(log_dir, monkeypatch):
+    """The day's signals handed to `top_lists` carry trending sources for members with a
+    title, and none for members without one."""
+    seen = {}
+
+    def spy(served, state, signals, ts, k):
+        seen.update(signals)
+        return real(served, state, signals, ts, k)
+
+    real = run_module.top_lists
+    monkeypatch.setattr(run_module, "top_lists", spy)
+    log = Log.read(log_dir)
+    Evaluator(log, EvalConfig(rules=RULES[:1], variants=select("popularity"))).run()
+    titled = {m.member_id for m in log.members if m.title}
+    assert any(seen[m].trending_title is not None for m in seen if m in titled)
+    assert all(seen[m].trending_title is None for m in seen if m not in titled)
+
+
+def test_other_rules_run_in_forked_processes(log_dir):
+    ev = Evaluator(Log.read(log_dir), EvalConfig(rules=RULES, jobs=2))
+    with ev._rules_started() as started:
+        assert set(started) == {RULES[1]}
+        counts, own, _ = started[RULES[1]].get(timeout=120)
+    assert (counts, own) == ev.fit_rule(RULES[1])[:2]

@@ -1,8 +1,9 @@
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from nearline.config import Settings, env_name
+from nearline.config import _CODECS, Settings, env_name
 
 
 def test_every_setting_survives_the_trip_through_a_child_environment(tmp_path: Path):
@@ -30,3 +31,8 @@ def test_unset_or_empty_variables_keep_the_defaults():
 def test_a_bad_value_names_its_variable():
     with pytest.raises(ValueError, match="NEARLINE_TOP_K='ten' is not a valid top_k"):
         Settings.from_env({"NEARLINE_TOP_K": "ten"})
+
+
+def test_every_field_that_may_be_none_has_a_codec():
+    """A field defaulting to None cannot be decoded by its default's type."""
+    assert {f.name for f in fields(Settings) if f.default is None} <= set(_CODECS)

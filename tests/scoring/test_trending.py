@@ -11,6 +11,7 @@ from models.history import DAY_MS
 from models.spec import FeatureSpec
 from schemas import Course, Member
 from scoring.trending import (
+    FORGOTTEN,
     HALF_LIFE_DAYS,
     CohortCounts,
     CohortUpdate,
@@ -83,6 +84,14 @@ def test_counts_halve_after_one_half_life():
     assert _count(c, "c1") == pytest.approx(1.5)
     assert _count(c, "c2") == pytest.approx(1.0)
     assert c.updated_at == T0 + HALF
+
+
+def test_counts_faded_below_the_threshold_are_forgotten():
+    c = engage(engage(CohortCounts(), "c1", ts=T0), "c2", ts=T0 + 9 * HALF)
+    assert _count(c, "c1") == pytest.approx(2.0**-9) and len(c.keys) == 2
+    c = engage(c, "c2", ts=T0 + 11 * HALF)  # c1 at 2^-11 < FORGOTTEN: dropped
+    assert len(c.keys) == 1 and _count(c, "c2") == pytest.approx(1.25)
+    assert 2.0**-11 < FORGOTTEN < 2.0**-9
 
 
 def test_a_late_engagement_counts_as_if_it_had_come_in_order():
