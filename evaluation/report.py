@@ -117,20 +117,16 @@ def _plots(ev: Evaluation, out: Path) -> None:
         fpr, tpr, _ = roc_curve(ev.y, logits)
         ax.plot(fpr, tpr, label=f"{name} ({ev.metrics[name]['auc']:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test days)")
-    ax.legend(fontsize=7)
-    fig.savefig(out / "roc.png", dpi=100)
-    plt.close(fig)
+    _save(fig, ax, out / "roc.png", "false positive rate", "true positive rate", "ROC (test days)")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, m in ev.metrics.items():
         pts = [(d["day"], d["auc"]) for d in m["by_day"] if d["auc"] is not None]
         if pts:
             ax.plot(*zip(*pts, strict=True), marker=".", label=name)
-    ax.set(xlabel="day of the log (impression time)", ylabel="AUC", title="AUC over time")
-    ax.legend(fontsize=7)
-    fig.savefig(out / "auc_by_day.png", dpi=100)
-    plt.close(fig)
+    _save(
+        fig, ax, out / "auc_by_day.png", "day of the log (impression time)", "AUC", "AUC over time"
+    )
 
     fig, ax = plt.subplots(figsize=(6, 6))
     for name, m in ev.metrics.items():
@@ -138,9 +134,20 @@ def _plots(ev: Evaluation, out: Path) -> None:
         ax.plot([b["mean_p"] for b in table], [b["rate"] for b in table], marker="o", label=name)
     top = max((b["mean_p"] for m in ev.metrics.values() for b in m["calibration"]), default=1)
     ax.plot([0, top], [0, top], "k:", lw=0.8)
-    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration")
+    _save(
+        fig,
+        ax,
+        out / "calibration.png",
+        "mean predicted probability",
+        "observed rate",
+        "Calibration",
+    )
+
+
+def _save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=7)
-    fig.savefig(out / "calibration.png", dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

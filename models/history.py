@@ -25,6 +25,12 @@ def course_key(course_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(course_id.encode(), digest_size=8).digest(), "little")
 
 
+def expect_version(kind: str, version: int, supported: int = 1) -> None:
+    """Refuse stored state of a layout this code cannot read (ValueError, one line)."""
+    if version != supported:
+        raise ValueError(f"{kind} version {version} is not supported (expected {supported})")
+
+
 def decay(updated_at: int, ts: int, half_life_days: float) -> float:
     """Factor by which counts kept since `updated_at` have faded at `ts` (never grows)."""
     return 0.5 ** (max(ts - updated_at, 0) / (half_life_days * DAY_MS))
@@ -81,8 +87,7 @@ class MemberHistory:
     @classmethod
     def from_bytes(cls, raw: bytes) -> MemberHistory:
         version, n_cat, n, updated_at = _MEMBER_HEADER.unpack_from(raw)
-        if version != 1:
-            raise ValueError(f"MemberHistory version {version} is not supported (expected 1)")
+        expect_version("MemberHistory", version)
         at = _MEMBER_HEADER.size
         arrays = []
         for dtype, count in ((np.float32, n_cat), (np.uint64, n), (np.uint32, n), (np.int64, n)):
@@ -144,8 +149,7 @@ class CourseStats:
     @classmethod
     def from_bytes(cls, raw: bytes) -> CourseStats:
         version, impressions, clicks, updated_at = _COURSE_HEADER.unpack(raw)
-        if version != 1:
-            raise ValueError(f"CourseStats version {version} is not supported (expected 1)")
+        expect_version("CourseStats", version)
         return cls(impressions, clicks, updated_at, version)
 
 

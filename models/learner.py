@@ -19,7 +19,7 @@ import numpy as np
 
 from models.examples import event_ts
 from models.features import Profile, member_course_features
-from models.history import CourseStats, MemberHistory, count, observe
+from models.history import CourseStats, MemberHistory, count, expect_version, observe
 from models.online import effects
 from models.posterior import Posterior
 from models.scorer import Scorer
@@ -77,8 +77,7 @@ class MemberState:
     @classmethod
     def from_bytes(cls, raw: bytes) -> MemberState:
         version, n_history, n_alpha, n_rest = _MEMBER_HEADER.unpack_from(raw)
-        if version != 1:
-            raise ValueError(f"MemberState version {version} is not supported (expected 1)")
+        expect_version("MemberState", version)
         at = _MEMBER_HEADER.size
         history = MemberHistory.from_bytes(raw[at : at + n_history])
         at += n_history
@@ -131,8 +130,7 @@ class CourseState:
     @classmethod
     def from_bytes(cls, raw: bytes) -> CourseState:
         version, n_beta = _COURSE_HEADER.unpack_from(raw)
-        if version != 1:
-            raise ValueError(f"CourseState version {version} is not supported (expected 1)")
+        expect_version("CourseState", version)
         at = _COURSE_HEADER.size
         beta = Posterior.from_bytes(raw[at : at + n_beta]) if n_beta else None
         return cls(beta, CourseStats.from_bytes(raw[at + n_beta :]), version)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.history import DAY_MS
+from models.history import DAY_MS, expect_version
 
 # Prior precision of the random effects: a typical entity has a few dozen labels at a 5-8 %
 # positive rate, so weak priors overfit (L2 = 1 lost AUC to the global model). Chosen by a
@@ -66,8 +66,7 @@ class Posterior:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Posterior:
         version, dim, n_seen, updated_at = _HEADER.unpack_from(raw)
-        if version != 1:
-            raise ValueError(f"Posterior version {version} is not supported (expected 1)")
+        expect_version("Posterior", version)
         arrays = np.frombuffer(raw, np.float32, 2 * dim, _HEADER.size).copy()
         return cls(arrays[:dim], arrays[dim:], n_seen, updated_at, version)
 

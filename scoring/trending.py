@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.catalog import Catalog
-from models.history import course_key, decay
+from models.history import course_key, decay, expect_version
 from schemas import Member
 
 HALF_LIFE_DAYS = 7.0  # trends are short-lived: a week, not the history's months
@@ -92,8 +92,7 @@ class CohortCounts:
     @classmethod
     def from_bytes(cls, raw: bytes) -> CohortCounts:
         version, n, updated_at = _HEADER.unpack_from(raw)
-        if version != 1:
-            raise ValueError(f"CohortCounts version {version} is not supported (expected 1)")
+        expect_version("CohortCounts", version)
         keys = np.frombuffer(raw, np.uint64, n, _HEADER.size).copy()
         counts = np.frombuffer(raw, np.float64, n, _HEADER.size + 8 * n).copy()
         return cls(keys, counts, updated_at, version)
