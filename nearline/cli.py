@@ -16,6 +16,7 @@ from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from nearline.broker import BrokerError, LocalBroker, cache_dir
 from nearline.config import Settings
 from nearline.runtime import exit_on_sigterm, single_threaded_blas
+from replay.wheel import WheelError
 
 EXIT_USER_ERROR = 2
 
@@ -109,6 +110,18 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.labels, args.log, args.out, progress=not args.quiet, window_ms=window_ms
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list)))
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from replay.movielens import import_movielens
+    from replay.obd import import_obd
+
+    progress = not args.quiet
+    if args.dataset == "movielens":
+        counts = import_movielens(args.out, progress=progress)
+    else:
+        counts = import_obd(args.out, args.policy, args.campaign, progress=progress)
+    print(" ".join(f"{kind}={n}" for kind, n in counts.items()), f"-> {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -247,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("import", help="write a public data set in the log format")
+    p.add_argument("dataset", choices=["movielens", "obd"], help="MovieLens-100k or OBD")
+    p.add_argument("out", type=Path, help="log directory to write")
+    p.add_argument("--policy", default="bts", help="OBD logging policy: bts or random")
+    p.add_argument("--campaign", default="all", help="OBD campaign: all, men or women")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_import)
+
     p = sub.add_parser("worker", help="run a Faust worker")
     _kafka_flags(p)
     p.add_argument("--app-id")
@@ -267,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 USER_ERRORS: tuple[type[Exception], ...] = (
     UserError,
     BrokerError,
+    WheelError,
     ValueError,
     FileNotFoundError,
     NotADirectoryError,
