@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_curve
 
+from evaluation.protocol import RANDOM_SPLIT, SplitEvaluator
 from evaluation.run import EvalConfig, Evaluation, Evaluator, Log
 
 PLOTS = ("roc.png", "auc_by_day.png", "calibration.png")
@@ -43,6 +44,15 @@ def variant_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             _num(m["ips"]["snips"], 5),
             str(m["n"]),
         ]
+        for m in metrics.values()
+    ]
+    return head, rows
+
+
+def split_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["variant", "AUC", "log-loss", "ECE", "n", "positives"]
+    rows = [
+        [m["title"], *(_num(m[name]) for name in ("auc", "logloss", "ece", "n", "positives"))]
         for m in metrics.values()
     ]
     return head, rows
@@ -100,7 +110,13 @@ def html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{cells}</tr>{body}</table>"
 
 
+def is_random_split(ev: Evaluation) -> bool:
+    return ev.report["config"].get("protocol") == RANDOM_SPLIT
+
+
 def tables(ev: Evaluation) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    if is_random_split(ev):
+        return [("Variants on the held-out labels", split_rows(ev.metrics))]
     out = [
         ("Variants on the test days", variant_rows(ev.metrics)),
         ("AUC per channel", channel_rows(ev.metrics)),
@@ -117,7 +133,8 @@ def _plots(ev: Evaluation, out: Path) -> None:
         fpr, tpr, _ = roc_curve(ev.y, logits)
         ax.plot(fpr, tpr, label=f"{name} ({ev.metrics[name]['auc']:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    _save(fig, ax, out / "roc.png", "false positive rate", "true positive rate", "ROC (test days)")
+    title = "ROC (held-out labels)" if is_random_split(ev) else "ROC (test days)"
+    _save(fig, ax, out / "roc.png", "false positive rate", "true positive rate", title)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, m in ev.metrics.items():
@@ -151,19 +168,30 @@ def _save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -
     plt.close(fig)
 
 
+def introduction(ev: Evaluation) -> str:
+    """One sentence on the log and the protocol."""
+    log, config = ev.report["log"], ev.report["config"]
+    trained = (
+        f"batch models trained on a random {1 - config['test_fraction']:.0%} of the labels "
+        f"(seed {config['seed']}), {log['test_labels']:,} held out"
+        if is_random_split(ev)
+        else f"batch models trained on days 1-{log['train_days']}, "
+        f"{log['test_labels']:,} test labels"
+    )
+    return (
+        f"{log['events']:,} events, {log['members']:,} members, {log['courses']:,} courses, "
+        f"{log['days']} days; {trained} ({log['test_positives']:,} positive); "
+        f"rule {config['rule']}."
+    )
+
+
 def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
     """Write every report file into `out_dir` (created if missing); returns it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, obj in (("metrics.json", ev.metrics), ("report.json", ev.report)):
         (out / name).write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    log = ev.report["log"]
-    intro = (
-        f"{log['events']:,} events, {log['members']:,} members, {log['courses']:,} courses, "
-        f"{log['days']} days; batch models trained on days 1-{log['train_days']}, "
-        f"{log['test_labels']:,} test labels ({log['test_positives']:,} positive); "
-        f"rule {ev.report['config']['rule']}."
-    )
+    intro = introduction(ev)
     md = ["# Replay evaluation", "", intro]
     for title, (head, rows) in tables(ev):
         md += ["", f"## {title}", "", markdown(head, rows)]
@@ -192,7 +220,8 @@ def run_evaluate_cli(
     gc.freeze()  # the log lives as long as the run: the collector need not walk it again
     try:
         read = time.perf_counter() - started
-        ev = Evaluator(log, config, progress).run()
+        evaluator = SplitEvaluator if config.protocol == RANDOM_SPLIT else Evaluator
+        ev = evaluator(log, config, progress).run()
     finally:
         gc.unfreeze()
     evaluated = time.perf_counter()

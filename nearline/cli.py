@@ -46,6 +46,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _existing_dir(text: str) -> Path:
     path = Path(text)
     if not path.is_dir():
@@ -125,6 +132,7 @@ def cmd_import(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from evaluation.protocol import PROTOCOLS
     from evaluation.report import run_evaluate_cli
     from evaluation.run import PAPER_RULES, EvalConfig
     from evaluation.variants import select
@@ -136,7 +144,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         train_days=args.train_days,
         k=args.k,
         jobs=args.jobs,
+        protocol=args.protocol,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
     )
+    if args.protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {args.protocol!r}: choose from {', '.join(PROTOCOLS)}")
     for rule in config.rules:
         Rule.parse(rule)  # a bad rule fails before the log is read
     summary = run_evaluate_cli(args.dir, args.out, config, progress=not args.quiet)
@@ -257,6 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         help="processes for the other rules' comparisons (default: one per core)",
     )
+    p.add_argument(
+        "--protocol",
+        default="progressive",
+        help="progressive: train on the first days, score later ones (default); "
+        "random-split: hold out a random share of the labels",
+    )
+    p.add_argument(
+        "--test-fraction", type=_fraction, default=0.2, help="random split: share held out"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random split: which labels")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
