@@ -34,11 +34,9 @@ ITEM_DURATION_S = 60.0  # a product page, not a course: one length for all
 
 
 def _csv(policy: str, campaign: str, name: str, cache: Path | None) -> list[dict[str, str]]:
-    if policy not in POLICIES or campaign not in CAMPAIGNS:
-        raise ValueError(
-            f"unknown policy {policy!r} or campaign {campaign!r}: choose from "
-            f"{', '.join(POLICIES)} and {', '.join(CAMPAIGNS)}"
-        )
+    for what, value, known in (("policy", policy, POLICIES), ("campaign", campaign, CAMPAIGNS)):
+        if value not in known:
+            raise ValueError(f"unknown OBD {what} {value!r}: choose from {', '.join(known)}")
     raw = WHEEL.read(f"obp/dataset/obd/{policy}/{campaign}/{name}.csv", cache)
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
 
