@@ -1,7 +1,7 @@
 """Public data through the evaluator: MovieLens-100k (random 80/20 split as in GDMix's
-example, and the progressive time-ordered protocol) and the Open Bandit Dataset sample
-(the uniform policy's value estimated from each `bts` log against the `random` log's
-click rate). Prints the tables and ends with one JSON line.
+example, and the progressive time-ordered protocol) and the Open Bandit Dataset sample,
+whose report checks the uniform policy's value estimated from each `bts` log against
+the `random` log's click rate. Prints the tables and ends with one JSON line.
 
     PYTHONPATH=. .venv/bin/python -P benchmarks/real_data.py [--seed S] [--work DIR]
 
@@ -16,9 +16,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from evaluation.report import markdown, run_evaluate_cli
-from evaluation.run import EvalConfig, Log
-from evaluation.uniform import RULE, uniform_check
+from evaluation.report import markdown, run_evaluate_cli, uniform_rows
+from evaluation.run import EvalConfig
+from evaluation.uniform import RULE
 from evaluation.variants import select
 from nearline.runtime import single_threaded_blas
 from replay.movielens import import_movielens
@@ -56,32 +56,19 @@ def main() -> None:
         for policy in ("bts", "random"):
             logs[policy] = work / f"obd-{policy}-{campaign}"
             import_obd(logs[policy], policy, campaign, progress=False)
-        checks[campaign] = uniform_check(Log.read(logs["bts"]), Log.read(logs["random"]))
-    head = ["campaign", "truth (random CTR)", "clicks", "IPW", "SNIPW", "IPW error"]
-    head += ["SNIPW error", "clipped", "ESS"]
-    rows = [
-        [
-            campaign,
-            f"{c['truth']:.5f}",
-            str(c["truth_clicks"]),
-            f"{c['ipw']:.5f}",
-            f"{c['snipw']:.5f}",
-            f"{c['ipw_rel_error']:.1%}",
-            f"{c['snipw_rel_error']:.1%}",
-            str(c["clipped"]),
-            f"{c['ess']:.0f}",
-        ]
-        for campaign, c in checks.items()
-    ]
+        report = work / f"obd-report-{campaign}"
+        run_evaluate_cli(logs["bts"], report, config, progress=False, uniform_log=logs["random"])
+        check = json.loads((report / "report.json").read_text())["uniform_check"]
+        checks[f"random/{campaign}"] = check[logs["random"].name]
     print("\nOBD: the uniform policy's value from each bts log (clip 50)\n")
-    print(markdown(head, rows))
+    print(markdown(*uniform_rows(checks)))
     result = {
         "ml100k_auc_lr": split["lr"],
         "ml100k_auc_member": split["member-only"],
         "ml100k_auc_full": split["full-batch"],
         "ml100k_time_auc_full": timed["auc"]["full-batch"],
-        "obd_snipw_rel_error_all": checks["all"]["snipw_rel_error"],
-        "obd_ipw_rel_error_all": checks["all"]["ipw_rel_error"],
+        "obd_snipw_rel_error_all": checks["random/all"]["snipw_rel_error"],
+        "obd_ipw_rel_error_all": checks["random/all"]["ipw_rel_error"],
         "events_per_s": timed["events_per_s"],
     }
     print(json.dumps(result, sort_keys=False))

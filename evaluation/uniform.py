@@ -48,7 +48,8 @@ def relative_error(estimate: float | None, truth: float) -> float | None:
 def uniform_check(logging: Log, uniform: Log, clip: float = DEFAULT_CLIP) -> dict[str, Any]:
     """Estimates of the uniform policy's value from `logging` next to the click rate of
     `uniform`, on the days both logs cover; the uniform policy shows each of the
-    catalog's items with probability 1 / (number of items) at every position."""
+    catalog's items with probability 1 / (number of items) at every position. `*_se` are
+    standard errors: the truth's binomial one and the IPW mean's."""
     days = log_days(logging) & log_days(uniform)
     if not days:
         raise ValueError("the two logs share no day")
@@ -57,11 +58,14 @@ def uniform_check(logging: Log, uniform: Log, clip: float = DEFAULT_CLIP) -> dic
     truth = float(truth_rewards.mean())
     target = np.full(len(rewards), 1.0 / len(uniform.courses))
     est = ips(rewards, target, propensity, clip)
+    weighted = rewards * np.minimum(target / propensity, clip)
     return {
         "truth": truth,
+        "truth_se": float(np.sqrt(truth * (1 - truth) / len(truth_rewards))),
         "truth_n": len(truth_rewards),
         "truth_clicks": int(truth_rewards.sum()),
         "ipw": est["value"],
+        "ipw_se": float(weighted.std(ddof=1) / np.sqrt(len(weighted))),
         "snipw": est["snips"],
         "ipw_rel_error": relative_error(est["value"], truth),
         "snipw_rel_error": relative_error(est["snips"], truth),

@@ -152,7 +152,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"unknown protocol {args.protocol!r}: choose from {', '.join(PROTOCOLS)}")
     for rule in config.rules:
         Rule.parse(rule)  # a bad rule fails before the log is read
-    summary = run_evaluate_cli(args.dir, args.out, config, progress=not args.quiet)
+    summary = run_evaluate_cli(
+        args.dir, args.out, config, progress=not args.quiet, uniform_log=args.uniform_log
+    )
     print(" ".join(f"{name}={auc:.4f}" for name, auc in summary["auc"].items() if auc))
     print(
         f"{summary['events']} events in {summary['seconds']:.1f} s "
@@ -280,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-fraction", type=_fraction, default=0.2, help="random split: share held out"
     )
     p.add_argument("--seed", type=int, default=0, help="random split: which labels")
+    p.add_argument(
+        "--uniform-log",
+        type=_existing_dir,
+        help="a log of the uniform random policy on the same items and days: the report "
+        "checks the off-policy estimates of its value against its click rate",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

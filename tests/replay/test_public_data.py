@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -135,3 +136,17 @@ def test_import_from_the_command_line(tmp_path):
     run = nearline("obd", str(tmp_path / "kids"), "--campaign", "kids")
     assert run.returncode == 2 and run.stderr.count("\n") == 1
     assert "unknown OBD campaign 'kids': choose from all, men, women" in run.stderr
+
+
+def test_evaluate_checks_the_uniform_policy_against_its_own_log(obd_dirs, tmp_path):
+    bts, uniform = obd_dirs["bts", "men"], obd_dirs["random", "men"]
+    args = ["evaluate", str(bts), "--out", str(tmp_path), "--rule", RULE, "--variants", "lr"]
+    args += ["--uniform-log", str(uniform), "--jobs", "1", "--quiet"]
+    run = subprocess.run(
+        [sys.executable, "-m", "nearline", *args], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    expected = uniform_check(Log.read(bts), Log.read(uniform))
+    assert report["uniform_check"] == {uniform.name: pytest.approx(expected)}
+    assert "cannot rank deterministic policies" in (tmp_path / "report.md").read_text()
