@@ -13,6 +13,7 @@ import argparse
 import json
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from labels import label_log
@@ -37,10 +38,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="training-from-kafka-"))
     world = work / "world"
     simulate(WorldConfig(args.members, args.courses, args.days, seed=1), world, progress=False)
-    settings = Settings(topic_prefix="bench.")
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."  # a fresh set of topics on a shared broker
+    settings = Settings(topic_prefix=prefix)
     labels = [r for r in label_log(read_events(world), settings.labeller()) if isinstance(r, Label)]
     with any_broker(work / "kafka") as bootstrap:
-        settings = Settings(bootstrap=bootstrap, topic_prefix="bench.")
+        settings = Settings(bootstrap=bootstrap, topic_prefix=prefix)
         ensure_topics(settings)
         with Publisher(settings) as publisher:
             publisher.send("courses", read_courses(world))
