@@ -2,8 +2,8 @@
 
 What a batch refit learns from: the committed records (aborted transactions skipped, the
 end of a partition its last stable offset) up to a fixed point, so records written while
-the read goes on wait for the next refit. confluent-kafka (librdkafka) reads them: about
-five times kafka-python's rate here, whose pure-Python CRC checks take most of its time.
+the read goes on wait for the next refit. confluent-kafka (librdkafka) reads them:
+kafka-python spends most of a read in its pure-Python CRC checks.
 Only moves bytes; `models.trainer` parses and decides.
 """
 

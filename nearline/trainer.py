@@ -34,7 +34,6 @@ def run_trainer(
     refitter: Refitter,
     every_s: float,
     say: Callable[[str], None] = print,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Refit every `every_s` until interrupted. The first refit's failure ends the run (a
     wrong broker or folder is the user's to fix); a later one is reported and retried at
@@ -42,7 +41,7 @@ def run_trainer(
     schedule = Schedule(every_s)
     first = True
     while True:
-        sleep(schedule.delay())
+        time.sleep(schedule.delay())
         try:
             say(summary(refit_from_topics(settings, refitter, refitter.progress)))
         except (SnapshotError, NoTrainingData) as e:

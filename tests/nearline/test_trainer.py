@@ -157,3 +157,18 @@ def test_an_unreachable_broker_is_one_line_for_both_commands(tmp_path):
         run = nearline(*args, str(tmp_path), "--bootstrap", bootstrap, "--quiet")
         assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
         assert f"cannot reach Kafka at {bootstrap}" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "labels.jsonl", "--bootstrap", "x:1", "--out", "m"), "not both"),
+        (("train", "labels.jsonl", "--out", "m"), "needs --log"),
+        (("trainer", "--model-dir", "m", "--every", "0s"), "not a positive duration: '0s'"),
+        (("trainer", "--model-dir", "m", "--every", "3w"), "not a positive duration: '3w'"),
+    ],
+)
+def test_training_mistakes_are_one_line(args, message):
+    run = nearline(*args)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert message in run.stderr
