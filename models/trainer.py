@@ -280,20 +280,25 @@ class Refitter:
             )
         spec = FeatureSpec.for_courses(data.courses)
         newest = self.folder.newest()
-        serving = None if newest is None else GLMixModel.load(newest)
+        serving, unreadable = None, None
+        if newest is not None:
+            try:
+                serving = GLMixModel.load(newest)
+            except ValueError as e:  # another artifact format or feature layout: train cold
+                unreadable = {"version": newest.name, "unreadable": str(e)}
         init = serving if serving is not None and serving.spec == spec else None
         labels = split.train + split.held_out
         ex, skipped = featurise(labels, data.courses, data.members, spec, self.progress)
         held = ex.ts // DAY_MS == (split.day or -DAY_MS) // DAY_MS
         model = self.fit(ex.subset(np.flatnonzero(~held)), spec, init, **self.hyperparameters)
         candidate = _scored(model, ex.subset(np.flatnonzero(held)))
-        against = None
+        against = unreadable
         if serving is not None:
             if serving.spec != spec:  # the catalog's categories changed since it was trained
                 ex = featurise(labels, data.courses, data.members, serving.spec)[0]
             against = {"version": newest.name, **_scored(serving, ex.subset(np.flatnonzero(held)))}
         ok, reason = Gate(self.max_auc_drop).decide(
-            candidate["auc"], None if against is None else against["auc"]
+            candidate["auc"], None if against is None else against.get("auc")
         )
         model.meta["warm_start"] = None if init is None else newest.name
         model.meta["data"].update(

@@ -143,3 +143,14 @@ def test_catalog_with_new_categories_trains_cold(tmp_path, data):
     result = Refitter(folder, window_ms=HOUR_MS).refit(replace(data, courses=grown))
     assert result.metrics["warm_start"] is None and result.metrics["serving"]["auc"] > 0.5
     assert np.isfinite(result.metrics["candidate"]["auc"])
+
+
+def test_an_unreadable_serving_model_is_replaced_by_a_cold_one(tmp_path, data):
+    folder = ModelFolder(tmp_path)
+    first = Refitter(folder, window_ms=HOUR_MS).refit(data)
+    meta = json.loads((first.path / "meta.json").read_text())
+    meta["feature_spec"]["version"] = 0  # laid out by older code
+    (first.path / "meta.json").write_text(json.dumps(meta))
+    result = Refitter(folder, window_ms=HOUR_MS, max_auc_drop=0.02).refit(data)
+    assert result.published and result.metrics["warm_start"] is None
+    assert "feature spec version 0" in result.metrics["serving"]["unreadable"]
