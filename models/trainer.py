@@ -37,6 +37,7 @@ from schemas import Course, Label, Member
 
 METRICS = "metrics.json"
 REFUSED = "refused"
+INCOMING = ".incoming"  # versions being written, renamed into place when whole
 _VERSION = re.compile(r"v(\d+)")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 Fit = Callable[..., GLMixModel]  # (examples, spec, init, **hyperparameters) -> model
@@ -207,9 +208,11 @@ class ModelFolder:
     def write(self, model: GLMixModel, metrics: dict[str, Any], published: bool) -> Path:
         """Write the artifact and its metrics aside, then move them in whole."""
         parent = self.path if published else self.path / REFUSED
-        parent.mkdir(parents=True, exist_ok=True)
         final = parent / metrics["version"]
-        aside = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=parent))
+        incoming = self.path / INCOMING  # a folder no reader takes for a version
+        incoming.mkdir(parents=True, exist_ok=True)
+        parent.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=incoming))
         model.save(aside)
         (aside / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         if final.exists():  # only a refused candidate's name is used twice

@@ -13,6 +13,7 @@ from models.history import DAY_MS
 from models.synthetic import planted_records
 from models.train import train
 from models.trainer import (
+    INCOMING,
     METRICS,
     REFUSED,
     Gate,
@@ -120,7 +121,7 @@ def test_retention_keeps_the_newest_versions(tmp_path, data):
     for _ in range(3):
         refitter.refit(data)
     assert [p.name for p in folder.versions()] == ["v0002", "v0003"]
-    assert not list(tmp_path.glob(".v*")), "no half-written version left behind"
+    assert not list((tmp_path / INCOMING).iterdir()), "no half-written version left behind"
 
 
 def test_labels_all_within_the_window_are_not_settled(tmp_path, data):
