@@ -1,6 +1,7 @@
 """Training from the topics: a simulated world labelled offline, its labels, catalog and
 profiles published to a real broker, then one `nearline train --bootstrap` refit timed:
-the topic read (labels/s) and the whole refit (read, featurise, fit, write).
+the topic read (labels/s), the parse, the fit, and the whole refit (read, parse,
+featurise, fit, score the held-out day, write).
 
     PYTHONPATH=. .venv/bin/python -P benchmarks/training_from_kafka.py [--members 3000]
 
@@ -64,6 +65,7 @@ def main() -> None:
         "labels_per_s_read": round(n / read_s),
         "parse_s": round(parse_s, 3),
         "refit_wall_s": round(refit_s, 3),
+        "fit_s": json.loads((result.path / "meta.json").read_text())["train_seconds"],
         "held_out_auc": result.metrics["candidate"]["auc"],
     }
     print(f"{n:,} labels read in {read_s:.2f} s, parsed in {parse_s:.2f} s; refit {refit_s:.2f} s")
