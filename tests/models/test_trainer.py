@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from models.glmix import GLMixModel
+from models.glmix import GLMixModel, newest_artifact
 from models.history import DAY_MS
 from models.synthetic import planted_records
 from models.train import train
@@ -113,6 +113,9 @@ def test_a_worse_model_is_refused_and_kept_aside(tmp_path, data):
     assert bad.metrics["candidate"]["auc"] < bad.metrics["serving"]["auc"] - 0.2
     assert [p.name for p in folder.versions()] == ["v0001"]
     assert folder.next_name() == "v0002"
+    assert newest_artifact(tmp_path).name == "v0001", (
+        "workers roll in neither refused/ nor .incoming/"
+    )
 
 
 def test_retention_keeps_the_newest_versions(tmp_path, data):
