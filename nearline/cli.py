@@ -10,13 +10,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from nearline.broker import BrokerError, LocalBroker, cache_dir
 from nearline.config import Settings
 from nearline.runtime import exit_on_sigterm, single_threaded_blas
+from nearline.snapshot import SnapshotError
 from replay.wheel import WheelError
+
+if TYPE_CHECKING:
+    from models.trainer import Refitter
 
 EXIT_USER_ERROR = 2
 
@@ -110,6 +115,15 @@ def cmd_labels(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from models.train import run_train_cli
 
+    if args.labels is None:
+        from nearline.trainer import refit_from_topics, summary
+
+        print(summary(refit_from_topics(_settings(args), _refitter(args), not args.quiet)))
+        return
+    if args.bootstrap or args.days:
+        raise UserError("give a labels file or --bootstrap (with --days), not both")
+    if args.log is None:
+        raise UserError("training from a labels file needs --log (the log with the catalog)")
     if not args.labels.is_file():
         raise UserError(f"no such labels file: {args.labels}")
     window_ms = int(args.window_h * 3_600_000)
@@ -129,6 +143,34 @@ def cmd_import(args: argparse.Namespace) -> None:
     else:
         counts = import_obd(args.out, args.policy, args.campaign, progress=progress)
     print(" ".join(f"{kind}={n}" for kind, n in counts.items()), f"-> {args.out}")
+
+
+def cmd_trainer(args: argparse.Namespace) -> None:
+    from nearline.trainer import run_trainer
+
+    run_trainer(_settings(args), _refitter(args), args.every)
+
+
+def _refitter(args: argparse.Namespace) -> Refitter:
+    from models.trainer import ModelFolder, Refitter
+
+    return Refitter(
+        ModelFolder(args.out if args.command == "train" else args.model_dir),
+        window_ms=int(args.window_h * 3_600_000),
+        days=args.days,
+        keep=getattr(args, "keep", None),
+        max_auc_drop=getattr(args, "max_auc_drop", None),
+        progress=not args.quiet,
+    )
+
+
+def _duration(text: str) -> float:
+    from models.trainer import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -198,6 +240,13 @@ def _kafka_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic-prefix", help="prefix of every topic name")
 
 
+def _refit_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", type=_positive_int, help="learn only the newest N days (topics)")
+    p.add_argument(
+        "--window-h", type=_positive_float, default=24.0, help="the labels' attribution window"
+    )
+
+
 def _world_flags(
     p: argparse.ArgumentParser, *, members: int, courses: int, days: int, seed: int
 ) -> None:
@@ -244,15 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_labels)
 
-    p = sub.add_parser("train", help="batch-train a GLMix artifact from labels")
-    p.add_argument("labels", type=Path, help="labels JSONL (from `nearline labels`)")
-    p.add_argument("--log", type=_existing_dir, required=True, help="log with the catalog")
-    p.add_argument("--out", type=Path, required=True, help="artifact directory to write")
-    p.add_argument(
-        "--window-h", type=_positive_float, default=24.0, help="the labels' attribution window"
-    )
+    p = sub.add_parser("train", help="batch-train a GLMix from a labels file or the topics")
+    p.add_argument("labels", type=Path, nargs="?", help="labels JSONL (default: the topics)")
+    p.add_argument("--log", type=_existing_dir, help="log with the catalog (labels file)")
+    p.add_argument("--out", type=Path, required=True, help="artifact (file) or model folder")
+    _kafka_flags(p)
+    _refit_flags(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("trainer", help="refit from the topics on a schedule, gated by AUC")
+    _kafka_flags(p)
+    p.add_argument("--model-dir", type=Path, required=True, help="folder of model versions")
+    p.add_argument("--every", type=_duration, default=86400.0, help="e.g. 24h, 30m, 2s")
+    p.add_argument("--keep", type=_positive_int, default=5, help="versions to keep")
+    p.add_argument("--max-auc-drop", type=float, default=0.02, help="refuse a model worse by more")
+    _refit_flags(p)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_trainer)
 
     p = sub.add_parser("evaluate", help="replay a log offline through the worker's core")
     p.add_argument("dir", type=_existing_dir)
@@ -320,6 +378,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UserError,
     BrokerError,
     WheelError,
+    SnapshotError,
     ValueError,
     FileNotFoundError,
     NotADirectoryError,
