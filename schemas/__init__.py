@@ -15,7 +15,7 @@ from schemas.catalog import DIFFICULTIES, Course, Member
 from schemas.deadletter import DeadLetter
 from schemas.fields import DEFAULT_CHANNELS, to_epoch_ms
 from schemas.labels import Label
-from schemas.parse import MAX_RECORD_BYTES, RecordError, parse
+from schemas.parse import MAX_RECORD_BYTES, ErrorType, RecordError, parse
 from schemas.recommendations import Item, RankedList, Recommendations, RecommendationsView
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Course",
     "DeadLetter",
     "Dismissal",
+    "ErrorType",
     "Impression",
     "Item",
     "Label",
