@@ -12,7 +12,7 @@ from schemas.activity import (
     parse_activity,
 )
 from schemas.catalog import DIFFICULTIES, Course, Member
-from schemas.deadletter import DeadLetter
+from schemas.deadletter import DeadLetter, dead_letter_key
 from schemas.fields import DEFAULT_CHANNELS, to_epoch_ms
 from schemas.labels import Label
 from schemas.parse import MAX_RECORD_BYTES, ErrorType, RecordError, parse
@@ -40,6 +40,7 @@ __all__ = [
     "Recommendations",
     "RecommendationsView",
     "RecordError",
+    "dead_letter_key",
     "parse",
     "parse_activity",
     "to_epoch_ms",

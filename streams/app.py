@@ -23,6 +23,7 @@ from schemas import (
     DeadLetter,
     Dismissal,
     RecordError,
+    dead_letter_key,
     parse_activity,
 )
 from streams.assignor import declared_partitions_for_missing_changelogs
@@ -129,10 +130,12 @@ async def reset_fences(sender: faust.AppT, assigned: set, **kwargs: object) -> N
         tracker.reset()
 
 
-async def dead_letter(msg: faust.types.Message, raw: bytes, error: str) -> None:
+async def dead_letter(
+    msg: faust.types.Message, raw: bytes | None, error: RecordError | str
+) -> None:
     dead = DeadLetter.of(raw, msg.topic, msg.partition, msg.offset, error)
     metrics.inc("deadletters", help="records sent to the deadletter topic")
-    await deadletter.send(key=msg.key, value=dead.model_dump_json().encode())
+    await deadletter.send(key=dead_letter_key(msg.key), value=dead.to_bytes())
 
 
 @app.agent(activity_in)
