@@ -106,6 +106,7 @@ watch_stats = raw_table(
 )
 
 labeller = settings.labeller()
+bounds = settings.bounds()
 clocks: dict[int, StreamClock] = {}  # activity partition -> its event-time clock
 idle = IdleTimer(idle_s=settings.idle_s)
 # Outputs a re-processed record or a recovered outbox holds are fenced against what
@@ -145,10 +146,9 @@ async def validate(stream: faust.StreamT) -> None:
         msg = event.message
         topic = msg.topic.removeprefix(settings.topic_prefix)
         metrics.inc("events_in", help="activity records consumed from the contract topics")
-        try:
-            record = parse_activity(topic, msg.value, channels=settings.channels)
-        except RecordError as error:
-            await dead_letter(msg, msg.value or b"", str(error))
+        record = parse_activity(topic, msg.key, msg.value, int(time.time() * 1000), bounds)
+        if isinstance(record, RecordError):
+            await dead_letter(msg, msg.value, record)
             continue
         await activity.send(key=record.member_id.encode(), value=record.model_dump_json().encode())
 
