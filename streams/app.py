@@ -255,7 +255,7 @@ async def label(stream: faust.StreamT) -> None:
             _store(msg.key, state, stored, new)
             await _send_all(new, since_ms)
             for reject in out.rejects:
-                await dead_letter(msg, msg.value, reject.reason)
+                await dead_letter(msg, msg.value, reject.error)
         if new_day:
             await _sweep(msg.partition, clock.watermark_ms, since_ms)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from schemas import DeadLetter, RecordError, dead_letter_key
+from labels import Reject
+from schemas import DeadLetter, Dismissal, RecordError, dead_letter_key
 from schemas.deadletter import MAX_DEAD_LETTER_BYTES, MAX_KEY_BYTES, MAX_RAW_BYTES
 
 MEGABYTE = 1_000_000
@@ -44,6 +45,12 @@ def test_letters_with_only_the_contract_fields_still_read():
     letter = DeadLetter.model_validate_json(json.dumps(old))
     assert (letter.error_type, letter.size, letter.truncated) == (None, None, False)
     assert letter.original() == b'{"'
+
+
+def test_a_late_reject_becomes_a_late_letter():
+    event = Dismissal(event_id="d1", member_id="m1", course_id="c1", ts=1767225600000)
+    letter = DeadLetter.of(b"{}", "dismissals", 0, 1, Reject(event, "late dismissal").error)
+    assert (letter.error, letter.error_type) == ("late dismissal", "late")
 
 
 def test_the_letters_key_is_the_original_cut_to_its_limit():
