@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from labels import Labeller, LogLabeller, MemberLabelState, Reject, label_log, run_labels_cli
@@ -102,6 +104,16 @@ def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
         "positives": 2,
         "negatives": 2,
     }
+
+
+def test_a_log_is_labelled_by_its_own_time_however_far_ahead_of_the_wall_clock(tmp_path):
+    """A log records no arrival time: its readers have no wall clock to bound ts by."""
+    later = T0 + 60 * 365 * DAY  # 2085
+    assert later > time.time() * 1000 + 3_600_000
+    log = [imp("i1", later), click("k1", later + MINUTE), auto("a1", later + MINUTE, 1.0)]
+    write_records(tmp_path / EVENTS_FILE, log)
+    counts = run_labels_cli(tmp_path, "fixed:9", tmp_path / "out.jsonl", progress=False)
+    assert (counts["click"], counts.get("rejects", 0)) == (1, 0)
 
 
 def test_run_labels_cli_rejects_a_bad_rule_before_reading(tmp_path):
