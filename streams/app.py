@@ -23,6 +23,7 @@ from schemas import (
     DeadLetter,
     Dismissal,
     RecordError,
+    dead_letter_key,
     parse_activity,
 )
 from streams.assignor import declared_partitions_for_missing_changelogs
@@ -105,6 +106,7 @@ watch_stats = raw_table(
 )
 
 labeller = settings.labeller()
+bounds = settings.bounds()
 clocks: dict[int, StreamClock] = {}  # activity partition -> its event-time clock
 idle = IdleTimer(idle_s=settings.idle_s)
 # Outputs a re-processed record or a recovered outbox holds are fenced against what
@@ -129,10 +131,12 @@ async def reset_fences(sender: faust.AppT, assigned: set, **kwargs: object) -> N
         tracker.reset()
 
 
-async def dead_letter(msg: faust.types.Message, raw: bytes, error: str) -> None:
+async def dead_letter(
+    msg: faust.types.Message, raw: bytes | None, error: RecordError | str
+) -> None:
     dead = DeadLetter.of(raw, msg.topic, msg.partition, msg.offset, error)
     metrics.inc("deadletters", help="records sent to the deadletter topic")
-    await deadletter.send(key=msg.key, value=dead.model_dump_json().encode())
+    await deadletter.send(key=dead_letter_key(msg.key), value=dead.to_bytes())
 
 
 @app.agent(activity_in)
@@ -142,10 +146,9 @@ async def validate(stream: faust.StreamT) -> None:
         msg = event.message
         topic = msg.topic.removeprefix(settings.topic_prefix)
         metrics.inc("events_in", help="activity records consumed from the contract topics")
-        try:
-            record = parse_activity(topic, msg.value, channels=settings.channels)
-        except RecordError as error:
-            await dead_letter(msg, msg.value or b"", str(error))
+        record = parse_activity(topic, msg.key, msg.value, int(time.time() * 1000), bounds)
+        if isinstance(record, RecordError):
+            await dead_letter(msg, msg.value, record)
             continue
         await activity.send(key=record.member_id.encode(), value=record.model_dump_json().encode())
 
@@ -252,7 +255,7 @@ async def label(stream: faust.StreamT) -> None:
             _store(msg.key, state, stored, new)
             await _send_all(new, since_ms)
             for reject in out.rejects:
-                await dead_letter(msg, msg.value, reject.reason)
+                await dead_letter(msg, msg.value, reject.error)
         if new_day:
             await _sweep(msg.partition, clock.watermark_ms, since_ms)
 
