@@ -140,6 +140,19 @@ def cmd_worker(args: argparse.Namespace) -> None:
     run_worker(_settings(args), loglevel=args.loglevel)
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+
+    from streams.reader import TableInUse
+    from streams.reader_http import PortInUse, run_reader
+
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        run_reader(_settings(args))
+    except (TableInUse, PortInUse) as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from nearline.demo import run_demo
 
@@ -255,6 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="GLMix artifact, or a folder of versions")
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("serve", help="follow the recommendations topic and serve it over HTTP")
+    _kafka_flags(p)
+    p.add_argument("--port", dest="web_port", type=_positive_int, help="HTTP port (default 6066)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="state folder; the table goes in its reader/ (default $NEARLINE_DATA_DIR)",
+    )
+    p.add_argument("--app-id", help="name reported on /health")
+    p.add_argument("--loglevel", default="warning")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="broker, simulated world, worker, replay: end to end")
     _world_flags(p, members=500, courses=200, days=7, seed=7)
