@@ -13,11 +13,13 @@ from pathlib import Path
 
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-from nearline.broker import BrokerError, LocalBroker, cache_dir
+from nearline.broker import DEFAULT_PORT, BrokerError, LocalBroker, cache_dir, ephemeral_ports
 from nearline.config import Settings
 from nearline.runtime import exit_on_sigterm, single_threaded_blas
+from replay.publish import DELIVERY_TIMEOUT_S
 
 EXIT_USER_ERROR = 2
+EXIT_UNDELIVERED = 3  # replay: some records were not acknowledged by the broker
 
 
 class UserError(Exception):
@@ -55,6 +57,12 @@ def _existing_dir(text: str) -> Path:
 def cmd_kafka(args: argparse.Namespace) -> None:
     broker = LocalBroker(args.dir or cache_dir() / f"broker-{args.port}", port=args.port)
     if args.action == "start":
+        if args.port in (ports := ephemeral_ports()):
+            print(
+                f"nearline kafka: warning: port {args.port} is in the ephemeral range "
+                f"{ports.start}-{ports.stop - 1}; a restart may not bind for minutes",
+                file=sys.stderr,
+            )
         print(broker.start(fresh=args.fresh))
     elif args.action == "stop":
         print("stopped" if broker.stop() else "not running")
@@ -74,12 +82,22 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
-    from replay.publish import publish_log
+    from replay.publish import Undelivered, publish_log
 
     settings = _settings(args)
-    counts = publish_log(
-        args.dir, settings, speed=args.speed, max_rate=args.max_rate, progress=not args.quiet
-    )
+    try:
+        counts = publish_log(
+            args.dir,
+            settings,
+            speed=args.speed,
+            max_rate=args.max_rate,
+            progress=not args.quiet,
+            delivery_timeout_s=args.delivery_timeout,
+        )
+    except Undelivered as e:
+        print("delivered: " + " ".join(f"{topic}={n}" for topic, n in e.delivered.items()))
+        print(f"nearline replay: error: {e}", file=sys.stderr)
+        sys.exit(EXIT_UNDELIVERED)
     print(" ".join(f"{topic}={n}" for topic, n in counts.items()))
 
 
@@ -198,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kafka", help="start, stop or query a local single-node Kafka broker")
     p.add_argument("action", choices=["start", "stop", "status"])
-    p.add_argument("--port", type=_positive_int, default=9092)
+    p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT)
     p.add_argument("--dir", type=Path, help="broker state folder (default: in the cache)")
     p.add_argument("--fresh", action="store_true", help="wipe the broker's data first")
     p.set_defaults(func=cmd_kafka)
@@ -215,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=_positive_float, help="event-time speed-up factor")
     pace.add_argument("--max-rate", type=_positive_float, help="events per second at most")
+    p.add_argument(
+        "--delivery-timeout",
+        type=_positive_float,
+        default=DELIVERY_TIMEOUT_S,
+        help="seconds a record may wait for the broker's acknowledgement, retries included",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_replay)
 
