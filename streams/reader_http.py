@@ -1,7 +1,7 @@
 """The reader's HTTP: lists from the local table, `/health` and `/metrics`.
 
     GET /recommendations/{member_id}?channel=feed&limit=10   200 list | 404 | 400
-    GET /health    {status, app, caught_up, records, lag}
+    GET /health    {status, app, role, topic, caught_up, caught_up_s, records, lag}
     GET /metrics   Prometheus text
 
 Every answer but `/metrics` is JSON, errors included: an unknown path (404), another
@@ -145,6 +145,7 @@ class ReaderApp:
                 "role": "reader",
                 "topic": self.follower.topic,
                 "caught_up": progress.caught_up,
+                "caught_up_s": self.follower.caught_up_s,
                 "records": progress.records,
                 "lag": progress.lag,
             },
