@@ -118,7 +118,9 @@ def throughput(worker: Worker, head: Path) -> float:
     published = publish_log(head, settings, progress=False)
     n = sum(published[t] for t in ACTIVITY_TOPICS)
     wait_until(
-        lambda: worker.metrics().get("nearline_events_in", 0) >= n, 300, "every event consumed"
+        lambda: worker.metrics().get("nearline_events_in_total", 0) >= n,
+        300,
+        "every event consumed",
     )
     wait_until(settled(worker), 300, "the worker to finish every rescore")
     lists = read_topic(settings.bootstrap, settings.topic("recommendations"))
