@@ -7,9 +7,16 @@ those tables: the paper reports about 3x less storage than one full list per mod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from schemas import RankedList, Recommendations, RecommendationsView
+from schemas.fields import Name
+
+NAME_CHARS = Name.__metadata__[0].max_length  # the longest reason a record admits
 
 
 def encode(views: Sequence[RecommendationsView]) -> Recommendations:
@@ -64,3 +71,52 @@ def record_sizes(views: Sequence[RecommendationsView]) -> tuple[int, int]:
     """
     naive = sum(len(v.model_dump_json()) for v in views)
     return len(encode(views).model_dump_json()), naive
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One (channel, model) list as the rescorer holds it: course ids, scores, reasons."""
+
+    channel: str
+    model_id: str
+    course_ids: list[str]
+    scores: np.ndarray
+    reasons: list[str]
+
+
+def record_bytes(
+    member_id: str, generated_at: int, lists: Sequence[Ranking]
+) -> tuple[bytes, tuple[str, ...]]:
+    """The compact record of one member's lists as `encode` lays it out, as JSON bytes
+    straight from one encoder (no model per item), and its course table. Scores keep 6
+    decimals; reasons are stripped and cut to what `schemas.Name` admits.
+
+    >>> raw, courses = record_bytes("m1", 1767225600000, [Ranking("feed", "glmix-a",
+    ...     ["c2", "c1"], np.array([0.9, 0.5]), ["New", "New"])])
+    >>> Recommendations.model_validate_json(raw).lists[0].items, courses
+    ((0, 1), ('c2', 'c1'))
+    """
+    courses: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    out = []
+    for r in lists:
+        out.append(
+            {
+                "channel": r.channel,
+                "model_id": r.model_id,
+                "items": [courses.setdefault(c, len(courses)) for c in r.course_ids],
+                "scores": np.round(r.scores, 6).tolist(),
+                "reasons": [
+                    reasons.setdefault(text.strip()[:NAME_CHARS], len(reasons))
+                    for text in r.reasons
+                ],
+            }
+        )
+    record = {
+        "member_id": member_id,
+        "generated_at": generated_at,
+        "courses": list(courses),
+        "reasons": list(reasons),
+        "lists": out,
+    }
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode(), tuple(courses)

@@ -1,0 +1,186 @@
+"""Candidate sources as ranked lists: each source's live courses in its rank order (score
+descending, catalog row ascending among equal scores), so a block of members reads the
+best courses of a source by slicing instead of ranking the whole catalog per member.
+
+The lists that depend on the catalog alone (per skill cluster, by release time, and the
+courses similar to each course for "Because you watched") are kept here and patched when
+a course changes; `SourceLists.sync` finds the changed rows by comparing the catalog with
+the copy the lists were built from, so any way of updating the catalog is followed.
+Neighbour lists are built when first read and hold a prefix of `depth` courses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.catalog import Catalog
+
+_EMPTY = np.zeros(0, np.intp)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Courses of one source best first and their scores; `complete` when every live
+    course the source scores above zero is listed (else this is a prefix of that list)."""
+
+    rows: np.ndarray
+    values: np.ndarray
+    complete: bool = True
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def head(self, need: int) -> tuple[Ranked, bool]:
+        """The first `need` courses and any tied with the last of them, and whether
+        courses of the source are left out (they all score less than those kept)."""
+        if len(self) <= need:
+            return self, not self.complete
+        end = tie_end(self.values, need)
+        left = end < len(self) or not self.complete
+        return Ranked(self.rows[:end], self.values[:end], not left), left
+
+
+def tie_end(values: np.ndarray, n: int) -> int:
+    """Length of the shortest prefix of descending `values` holding the first `n` and
+    every value equal to the n-th (a prefix never splits equal scores, so whatever it
+    leaves out scores strictly less)."""
+    return int(np.searchsorted(-values, -values[n - 1], side="right"))
+
+
+def ranked(rows: np.ndarray, values: np.ndarray, depth: int | None = None) -> Ranked:
+    """The positive entries of (rows, values) in rank order: with `depth`, the first
+    `depth` and the courses tied with the last of them.
+
+    >>> r = ranked(np.array([0, 1, 2, 3, 4]), np.array([0.5, 0.0, 0.9, 0.5, 0.1]), depth=2)
+    >>> r.rows.tolist(), r.complete
+    ([2, 0, 3], False)
+    """
+    positive = values > 0.0
+    rows, values = rows[positive], values[positive]
+    order = np.lexsort((rows, -values))
+    r = Ranked(rows[order], values[order])
+    return r if depth is None else r.head(depth)[0]
+
+
+def _patched(r: Ranked, row: int, value: float | None) -> Ranked:
+    """`r` after course `row` changed to `value` (None: no longer listed). A prefix gains
+    the course where it ranks before the prefix's last course or ties with it."""
+    keep = r.rows != row
+    if value is None and keep.all():
+        return r
+    rows, values = r.rows[keep], r.values[keep]
+    if value is not None:
+        at = int(np.count_nonzero((values > value) | ((values == value) & (rows < row))))
+        if r.complete or at < len(rows) or (len(rows) and values[-1] == value):
+            rows, values = np.insert(rows, at, row), np.insert(values, at, value)
+    return Ranked(rows, values, r.complete)
+
+
+class SourceLists:
+    """The catalog-derived ranked lists of the candidate sources.
+
+    >>> from models.spec import FeatureSpec, bucket
+    >>> from schemas import Course
+    >>> course = lambda i, skills: Course(course_id=f"c{i}", title=f"C{i}", category="data",
+    ...     skills=dict.fromkeys(skills, 1.0), difficulty="beginner", duration_s=600,
+    ...     released_at=1767225600000 + i)
+    >>> catalog = Catalog(FeatureSpec(), [course(0, ["sql"]), course(1, ["sql", "python"])])
+    >>> lists = SourceLists()
+    >>> lists.sync(catalog)
+    >>> lists.skill(bucket("sql", 16, "skill")).rows.tolist(), lists.released.rows.tolist()
+    ([0, 1], [1, 0])
+    >>> catalog.upsert(course(2, ["sql"]))
+    2
+    >>> lists.sync(catalog)
+    >>> lists.skill(bucket("sql", 16, "skill")).rows.tolist(), lists.neighbours(2).rows.tolist()
+    ([0, 2, 1], [0, 1])
+    """
+
+    def __init__(self, depth: int = 1100):
+        self.depth = depth
+        self._catalog: Catalog | None = None
+        self._skills = np.zeros((0, 0))
+        self._retired = np.zeros(0, bool)
+        self._released_at = np.zeros(0, np.int64)
+        self._by_skill: list[Ranked] = []
+        self.released = Ranked(_EMPTY, np.zeros(0))  # values: release time (ms)
+        self._neighbours: dict[int, Ranked] = {}
+
+    def sync(self, catalog: Catalog) -> None:
+        """Follow the catalog: rebuild on a new catalog, else patch the changed rows."""
+        if catalog is not self._catalog or catalog.skills.shape[1] != self._skills.shape[1]:
+            self._rebuild(catalog)
+            return
+        n0 = len(self._retired)
+        changed = np.flatnonzero(
+            (catalog.skills[:n0] != self._skills).any(axis=1)
+            | (catalog.retired[:n0] != self._retired)
+            | (catalog.released_at[:n0] != self._released_at)
+        )
+        rows = [*changed.tolist(), *range(n0, len(catalog))]
+        if not rows:
+            return
+        self._copy(catalog)
+        for row in rows:
+            self._patch(row)
+
+    def skill(self, cluster: int) -> Ranked:
+        """Courses by their weight in a skill cluster."""
+        return self._by_skill[cluster]
+
+    def neighbours(self, row: int, need: int = 0) -> Ranked:
+        """Courses by skill cosine with course `row` (itself left out), at least `need`
+        of them unless fewer are similar at all."""
+        r = self._neighbours.get(row)
+        if r is None or (not r.complete and len(r) < need):
+            r = self._neighbours[row] = ranked(
+                np.arange(len(self._retired)), self.similar(row), max(self.depth, need)
+            )
+        return r
+
+    def similar(self, row: int) -> np.ndarray:
+        """Skill cosines of every course with course `row`, 0 for itself and for retired
+        courses (one BLAS product, the same whichever list or patch asks)."""
+        assert self._catalog is not None
+        skills = self._catalog.skills
+        similar = skills @ skills[row]
+        similar[row] = 0.0
+        similar[self._retired] = 0.0
+        return similar
+
+    def _copy(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._skills = catalog.skills.copy()
+        self._retired = catalog.retired.copy()
+        self._released_at = catalog.released_at.copy()
+
+    def _rebuild(self, catalog: Catalog) -> None:
+        self._copy(catalog)
+        live = np.flatnonzero(~self._retired)
+        self._by_skill = [
+            ranked(live, self._skills[live, k]) for k in range(catalog.skills.shape[1])
+        ]
+        released = self._released_at[live]
+        order = np.lexsort((live, -released))
+        self.released = Ranked(live[order], released[order].astype(float))
+        self._neighbours.clear()
+
+    def _patch(self, row: int) -> None:
+        """Course `row` changed (or was added): every list it is or should be in."""
+        live = not self._retired[row]
+        for k, r in enumerate(self._by_skill):
+            self._by_skill[k] = _patched(r, row, _score(self._skills[row, k], live))
+        released = float(self._released_at[row])  # any time ranks, 0 and negative too
+        self.released = _patched(self.released, row, released if live else None)
+        self._neighbours.pop(row, None)
+        if self._neighbours:
+            similar = self.similar(row)  # cosines are symmetric: row's own products
+            for other, r in self._neighbours.items():
+                self._neighbours[other] = _patched(r, row, _score(similar[other], live))
+
+
+def _score(value: float, live: bool) -> float | None:
+    """A course's listed score in a source; None where the source leaves it out."""
+    return float(value) if live and value > 0.0 else None
