@@ -239,7 +239,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     rows = np.concatenate([np.zeros(0, np.intp), *(r.rows for r in parts)]).astype(np.intp)
     values = np.concatenate([np.zeros(0), *(r.values for r in parts)])
     # live, undismissed entries
-    keep = ~blocked[member[seg_of], rows]
+    keep = ~blocked.ravel()[member[seg_of] * n + rows]
     rows, values, seg_of = rows[keep], values[keep], seg_of[keep]
     if not len(rows):
         return {i: Candidates(rows, labels[i], rows) for i in members}
@@ -255,8 +255,9 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     # nomination: each course's best rank among a source's first `limit`; exact below
     # the shallowest source left out short of `limit` (what it left out ranks lower)
     nominating = position < limit
+    flat = owner_of * n + rows  # (member, course) as one index of the block's (p, n)
     best = np.full((p, n), _NONE, np.int32)
-    np.minimum.at(best, (owner_of[nominating], rows[nominating]), rank[nominating])
+    np.minimum.at(best.ravel(), flat[nominating], rank[nominating].astype(np.int32))
     short = np.array(seg_left) & (count < limit)
     cut = np.full(p, _NONE, np.int64)
     np.minimum.at(cut, member[short], count[short] + 1)
@@ -276,18 +277,14 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     at[owner, course] = within
     # reasons: each candidate's rank among the candidates in every label source's head;
     # past a head that left courses out, a course ranks below all the head's candidates
-    candidate = (at[owner_of, rows] >= 0) & (label >= 0)[seg_of]
+    candidate = (at.ravel()[flat] >= 0) & (label >= 0)[seg_of]
     ahead = np.cumsum(candidate) - candidate
     crank = ahead[group_start] - ahead[first[seg_of]] + 1
     n_labels = max(map(len, labels.values())) + 1
     none = np.iinfo(np.int64).max
     key = np.full((p, n), none, np.int64)
-    np.minimum.at(
-        key,
-        (owner_of[candidate], rows[candidate]),
-        (crank * n_labels + label[seg_of])[candidate],
-    )
-    in_head = np.bincount(seg_of, weights=candidate, minlength=len(parts)).astype(np.int64)
+    np.minimum.at(key.ravel(), flat[candidate], (crank * n_labels + label[seg_of])[candidate])
+    in_head = np.bincount(seg_of[candidate], minlength=len(parts))
     open_label = np.array(seg_left) & (label >= 0)
     floor = np.full(p, none, np.int64)
     np.minimum.at(floor, member[open_label], in_head[open_label] + 1)

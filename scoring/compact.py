@@ -70,7 +70,17 @@ def record_sizes(views: Sequence[RecommendationsView]) -> tuple[int, int]:
     its course ids and reason strings, as a served-list table keyed by (member, model) would.
     """
     naive = sum(len(v.model_dump_json()) for v in views)
-    return len(encode(views).model_dump_json()), naive
+    lists = [
+        Ranking(
+            v.channel,
+            v.model_id,
+            [i.course_id for i in v.items],
+            np.array([i.score for i in v.items]),
+            [i.reason for i in v.items],
+        )
+        for v in views
+    ]
+    return len(record_bytes(views[0].member_id, views[0].generated_at, lists)[0]), naive
 
 
 @dataclass(frozen=True)

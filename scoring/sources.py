@@ -42,11 +42,14 @@ class Ranked:
         return Ranked(self.rows[:end], self.values[:end], not left), left
 
 
-def tie_end(values: np.ndarray, n: int) -> int:
+def tie_end(values: np.ndarray, n: int, window: int = 64) -> int:
     """Length of the shortest prefix of descending `values` holding the first `n` and
     every value equal to the n-th (a prefix never splits equal scores, so whatever it
-    leaves out scores strictly less)."""
-    return int(np.searchsorted(-values, -values[n - 1], side="right"))
+    leaves out scores strictly less). Looks `window` values on before searching."""
+    after = values[n : n + window] != values[n - 1]
+    if after.any() or n + window >= len(values):
+        return n + int(np.argmax(after)) if after.any() else min(n + window, len(values))
+    return n + window + int(np.searchsorted(-values[n + window :], -values[n - 1], side="right"))
 
 
 def ranked(rows: np.ndarray, values: np.ndarray, depth: int | None = None) -> Ranked:
@@ -176,9 +179,10 @@ class SourceLists:
         self.released = _patched(self.released, row, released if live else None)
         self._neighbours.pop(row, None)
         if self._neighbours:
-            similar = self.similar(row)  # cosines are symmetric: row's own products
+            skills = self._skills  # cosines are symmetric: row's own products serve all
+            cosines = skills @ skills[row]
             for other, r in self._neighbours.items():
-                self._neighbours[other] = _patched(r, row, _score(similar[other], live))
+                self._neighbours[other] = _patched(r, row, _score(cosines[other], live))
 
 
 def _score(value: float, live: bool) -> float | None:
