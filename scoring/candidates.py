@@ -31,7 +31,7 @@ from models.features import NEW_DAYS
 from models.history import DAY_MS
 from models.spec import bucket
 from scoring.reasons import POPULAR, best_reasons
-from scoring.sources import Ranked, SourceLists, ranked, tie_end
+from scoring.sources import Ranked, SourceLists, ranked
 
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
 _DEEPER = 4  # depth factor between two passes over the members not yet decided
@@ -95,9 +95,16 @@ class _Block:
         self.popular = ranked(live, catalog.log_impressions[live])
         self._trending: dict[int, Ranked] = {}
         self._affinity: dict[int, np.ndarray] = {}
+        self._labels: dict[int, tuple[str, ...]] = {}
 
     def labels(self, i: int) -> tuple[str, ...]:
-        s = self.signals[i]
+        """Member i's reason sources in priority order."""
+        if i not in self._labels:
+            self._labels[i] = self._labels_of(self.signals[i])
+        return self._labels[i]
+
+    @staticmethod
+    def _labels_of(s: Signals) -> tuple[str, ...]:
         return (
             *(f"Because you watched {title}" for _, title in s.engaged),
             *(f"Because of your skill {name}" for name in _own(s)),
@@ -114,7 +121,7 @@ class _Block:
         out = [self.lists.neighbours(row, need) for row, _ in s.engaged]
         out += [self.lists.skill(bucket(n, buckets, "skill")) for n in (*_own(s), *s.followed)]
         out += [self._trending_list(c) for _, c in _trending(s) if c is not None]
-        out += [self._new(self.ts[i], need), self.popular]
+        out += [self._new(self.ts[i]), self.popular]
         affinity = self.affinity(i)
         out += [_top(affinity[:, k], ~self.catalog.retired, need) for k in range(2)]
         return out
@@ -146,16 +153,14 @@ class _Block:
             r = self._trending[id(counts)] = ranked(live, np.asarray(counts, float)[live])
         return r
 
-    def _new(self, ts: int, need: int) -> Ranked:
-        """Courses released within `NEW_DAYS` before `ts`, newest first: at least the
-        first `need` (and their ties) where there are as many."""
+    def _new(self, ts: int) -> Ranked:
+        """Courses released within `NEW_DAYS` before `ts`, newest first."""
         released = self.lists.released
-        start = int(np.searchsorted(-released.values, -float(ts)))
-        rows, at = released.rows[start:], released.values[start:]
-        stop = tie_end(at, min(need, len(at))) + 1 if len(at) else 0
-        score = NEW_DAYS - (ts - at[:stop]) / DAY_MS
-        n = int(np.count_nonzero(score > 0.0))
-        return Ranked(rows[:n], score[:n], n < stop or stop >= len(at))
+        start = released.above(float(ts))
+        stop = released.above(float(ts - NEW_DAYS * DAY_MS - 1))
+        rows, at = released.rows[start:stop], released.values[start:stop]
+        score = NEW_DAYS - (ts - at) / DAY_MS
+        return Ranked(rows[score > 0.0], score[score > 0.0])
 
 
 def _own(s: Signals) -> list[str]:

@@ -7,11 +7,11 @@ those tables: the paper reports about 3x less storage than one full list per mod
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from schemas import RankedList, Recommendations, RecommendationsView
 from schemas.fields import Name
@@ -98,8 +98,8 @@ def record_bytes(
     member_id: str, generated_at: int, lists: Sequence[Ranking]
 ) -> tuple[bytes, tuple[str, ...]]:
     """The compact record of one member's lists as `encode` lays it out, as JSON bytes
-    straight from one encoder (no model per item), and its course table. Scores keep 6
-    decimals; reasons are stripped and cut to what `schemas.Name` admits.
+    straight from one encoder (no model per item), and its course table. Reasons are
+    stripped and cut to what `schemas.Name` admits, as parsing the record would.
 
     >>> raw, courses = record_bytes("m1", 1767225600000, [Ranking("feed", "glmix-a",
     ...     ["c2", "c1"], np.array([0.9, 0.5]), ["New", "New"])])
@@ -115,7 +115,7 @@ def record_bytes(
                 "channel": r.channel,
                 "model_id": r.model_id,
                 "items": [courses.setdefault(c, len(courses)) for c in r.course_ids],
-                "scores": np.round(r.scores, 6).tolist(),
+                "scores": r.scores.tolist(),
                 "reasons": [
                     reasons.setdefault(text.strip()[:NAME_CHARS], len(reasons))
                     for text in r.reasons
@@ -129,4 +129,4 @@ def record_bytes(
         "reasons": list(reasons),
         "lists": out,
     }
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode(), tuple(courses)
+    return orjson.dumps(record), tuple(courses)

@@ -28,6 +28,7 @@ from scoring.treatments import Treatments, stable_u64
 from scoring.trending import Trends, cohorts_of
 
 VARIANTS = ("glmix", "glmix-thompson", "popular")
+SCORE_DECIMALS = 6  # served scores: enough to order and compare, short on the wire
 
 
 def single_variant(channels: Iterable[str], variant: str = "glmix") -> Treatments:
@@ -168,7 +169,7 @@ class Recommender:
                     channel,
                     f"{variant}-{self.model_version}",
                     [catalog.ids[r] for r in c.rows[ranked[i][variant][0]].tolist()],
-                    ranked[i][variant][1],
+                    np.round(ranked[i][variant][1], SCORE_DECIMALS),
                     [reasons[j] for j in ranked[i][variant][0].tolist()],
                 )
                 for channel, variant in sorted(assigned[i].items())

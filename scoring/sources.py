@@ -12,6 +12,7 @@ Neighbour lists are built when first read and hold a prefix of `depth` courses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -32,24 +33,24 @@ class Ranked:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @cached_property
+    def ascending(self) -> np.ndarray:
+        """Minus the scores: ascending, for `searchsorted`."""
+        return -self.values
+
+    def above(self, value: float) -> int:
+        """How many courses score above `value`."""
+        return int(np.searchsorted(self.ascending, -value))
+
     def head(self, need: int) -> tuple[Ranked, bool]:
-        """The first `need` courses and any tied with the last of them, and whether
-        courses of the source are left out (they all score less than those kept)."""
+        """The first `need` courses and any tied with the last of them (a head never
+        splits equal scores, so what it leaves out scores strictly less), and whether
+        courses of the source are left out."""
         if len(self) <= need:
             return self, not self.complete
-        end = tie_end(self.values, need)
+        end = int(np.searchsorted(self.ascending, -self.values[need - 1], side="right"))
         left = end < len(self) or not self.complete
         return Ranked(self.rows[:end], self.values[:end], not left), left
-
-
-def tie_end(values: np.ndarray, n: int, window: int = 64) -> int:
-    """Length of the shortest prefix of descending `values` holding the first `n` and
-    every value equal to the n-th (a prefix never splits equal scores, so whatever it
-    leaves out scores strictly less). Looks `window` values on before searching."""
-    after = values[n : n + window] != values[n - 1]
-    if after.any() or n + window >= len(values):
-        return n + int(np.argmax(after)) if after.any() else min(n + window, len(values))
-    return n + window + int(np.searchsorted(-values[n + window :], -values[n - 1], side="right"))
 
 
 def ranked(rows: np.ndarray, values: np.ndarray, depth: int | None = None) -> Ranked:
@@ -137,7 +138,7 @@ class SourceLists:
         """Courses by skill cosine with course `row` (itself left out), at least `need`
         of them unless fewer are similar at all."""
         r = self._neighbours.get(row)
-        if r is None or (not r.complete and len(r) < need):
+        if r is None or (not r.complete and len(r) < max(need, 1)):
             r = self._neighbours[row] = ranked(
                 np.arange(len(self._retired)), self.similar(row), max(self.depth, need)
             )
