@@ -13,9 +13,9 @@ courses, in catalog row order among equal scores, take part), a course takes its
 count, and the `limit` best counts (ties in catalog row order) are the candidates. A
 course's reason is the source that ranks it best among the candidates (ties: the earlier
 source). Sources are read as ranked lists (`scoring.sources`) only as deep as the block
-needs: each member starts shallow and goes deeper until the prefixes read decide both the
-candidates and their reasons exactly; the rare member they cannot decide at full depth
-has its reasons ranked from the sources' full score vectors.
+needs: each member starts shallow and goes deeper until the prefixes read decide the
+candidates exactly; where a prefix cannot tell a candidate's reason (the candidate may
+rank as well past it), the candidates are ranked in full in that source.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from models.catalog import Catalog
 from models.features import NEW_DAYS
 from models.history import DAY_MS
 from models.spec import bucket
-from scoring.reasons import POPULAR, best_reasons
+from scoring.reasons import POPULAR
 from scoring.sources import Ranked, SourceLists, ranked
 
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
@@ -135,16 +135,22 @@ class _Block:
             a = self._affinity[i] = self.catalog.skills @ pair
         return a
 
-    def vectors(self, i: int) -> np.ndarray:
-        """Member i's label sources' full score vectors (labels x catalog rows)."""
+    def scores(self, i: int, k: int, rows: np.ndarray) -> np.ndarray:
+        """Member i's label source k's scores of catalog `rows`."""
         s, catalog = self.signals[i], self.catalog
-        skills, buckets = catalog.skills, catalog.spec.skill_buckets
-        rows = [self.lists.similar(row) for row, _ in s.engaged]
-        rows += [skills[:, bucket(n, buckets, "skill")] for n in (*_own(s), *s.followed)]
-        rows += [np.asarray(c, float) for _, c in _trending(s) if c is not None]
-        age_days = (self.ts[i] - catalog.released_at) / DAY_MS
-        rows += [np.where(age_days >= 0, NEW_DAYS - age_days, 0.0), catalog.log_impressions]
-        return np.stack(rows)
+        engaged, named = len(s.engaged), (*_own(s), *s.followed)
+        if k < engaged:
+            return self.lists.similar(s.engaged[k][0])[rows]
+        if k < engaged + len(named):
+            cluster = bucket(named[k - engaged], catalog.spec.skill_buckets, "skill")
+            return catalog.skills[rows, cluster]
+        trending = [c for _, c in _trending(s) if c is not None]
+        if k < engaged + len(named) + len(trending):
+            return np.asarray(trending[k - engaged - len(named)], float)[rows]
+        if self.labels(i)[k] == "New":
+            age_days = (self.ts[i] - catalog.released_at[rows]) / DAY_MS
+            return np.where(age_days >= 0, NEW_DAYS - age_days, 0.0)
+        return catalog.log_impressions[rows]
 
     def _trending_list(self, counts: np.ndarray) -> Ranked:
         r = self._trending.get(id(counts))
@@ -269,9 +275,15 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     decided = ((best < cut[:, None]).sum(axis=1) >= limit) | (cut == _NONE)
     listed = best < _NONE
     listed[~decided] = False
-    # candidates: best ranks first, then catalog rows
+    # candidates: best ranks first, then catalog rows; none past the limit-th's rank
     owner, course = np.nonzero(listed)
-    by_rank = np.argsort(best[owner, course].astype(np.uint16), kind="stable")
+    rank_of = best[owner, course]
+    counts = np.bincount(owner * (limit + 1) + rank_of, minlength=p * (limit + 1))
+    reached = np.cumsum(counts.reshape(p, limit + 1), axis=1) >= limit
+    threshold = np.where(reached.any(axis=1), np.argmax(reached, axis=1), limit)
+    kept = rank_of <= threshold[owner]
+    owner, course, rank_of = owner[kept], course[kept], rank_of[kept]
+    by_rank = np.argsort(rank_of.astype(np.uint16), kind="stable")
     by_owner = by_rank[np.argsort(owner[by_rank].astype(np.uint16), kind="stable")]
     owner, course = owner[by_owner], course[by_owner]
     sizes = np.bincount(owner, minlength=p)
@@ -293,18 +305,24 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     open_label = np.array(seg_left) & (label >= 0)
     floor = np.full(p, none, np.int64)
     np.minimum.at(floor, member[open_label], in_head[open_label] + 1)
+    k = key.ravel()[owner * n + course]
+    unsettled = np.bincount(owner[k // n_labels >= floor[owner]], minlength=p) > 0
     out = {}
-    sizes = np.bincount(owner, minlength=p)
-    ends = np.cumsum(sizes)
+    ends = np.cumsum(np.bincount(owner, minlength=p)).tolist()
     for j, i in enumerate(members):
         if not decided[j]:
             continue
-        cand = course[ends[j] - sizes[j] : ends[j]]
-        k = key[j, cand]
-        if (k // n_labels < floor[j]).all():
-            reason = np.where(k == none, -1, k % n_labels)
-        else:
-            scores = block.vectors(i)[:, cand]
-            reason = best_reasons(np.where((scores > 0.0) & ~blocked[j, cand], scores, np.nan))
-        out[i] = Candidates(cand, labels[i], reason)
+        lo, hi = ends[j - 1] if j else 0, ends[j]
+        cand, best_key = course[lo:hi], k[lo:hi]
+        if unsettled[j]:  # rank the candidates in full in the heads that cannot tell
+            worst = best_key.max() // n_labels
+            for g in np.flatnonzero(open_label & (member == j) & (in_head < worst)).tolist():
+                v = block.scores(i, label[g], cand)
+                applies = v > 0.0
+                ranked_v = np.sort(v[applies])
+                crank = len(ranked_v) - np.searchsorted(ranked_v, v, side="right") + 1
+                best_key = np.where(
+                    applies, np.minimum(best_key, crank * n_labels + label[g]), best_key
+                )
+        out[i] = Candidates(cand, labels[i], np.where(best_key == none, -1, best_key % n_labels))
     return out
