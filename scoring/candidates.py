@@ -91,8 +91,6 @@ class _Block:
         ts: Sequence[int],
     ):
         self.catalog, self.lists, self.signals, self.ts = catalog, lists, signals, ts
-        live = np.flatnonzero(~catalog.retired)
-        self.popular = ranked(live, catalog.log_impressions[live])
         self._trending: dict[int, Ranked] = {}
         self._affinity: dict[int, np.ndarray] = {}
         self._labels: dict[int, tuple[str, ...]] = {}
@@ -121,7 +119,7 @@ class _Block:
         out = [self.lists.neighbours(row, need) for row, _ in s.engaged]
         out += [self.lists.skill(bucket(n, buckets, "skill")) for n in (*_own(s), *s.followed)]
         out += [self._trending_list(c) for _, c in _trending(s) if c is not None]
-        out += [self._new(self.ts[i]), self.popular]
+        out += [self._new(self.ts[i]), self.lists.popular]
         affinity = self.affinity(i)
         out += [_top(affinity[:, k], ~self.catalog.retired, need) for k in range(2)]
         return out

@@ -2,10 +2,11 @@
 descending, catalog row ascending among equal scores), so a block of members reads the
 best courses of a source by slicing instead of ranking the whole catalog per member.
 
-The lists that depend on the catalog alone (per skill cluster, by release time, and the
-courses similar to each course for "Because you watched") are kept here and patched when
-a course changes; `SourceLists.sync` finds the changed rows by comparing the catalog with
-the copy the lists were built from, so any way of updating the catalog is followed.
+The lists that depend on the catalog alone (per skill cluster, by release time, by
+popularity, and the courses similar to each course for "Because you watched") are kept
+here and patched when a course or its popularity changes; `SourceLists.sync` finds the
+changed rows by comparing the catalog with the copy the lists were built from, so any
+way of updating the catalog is followed.
 Neighbour lists are built when first read and hold a prefix of `depth` courses.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from models.catalog import Catalog
 
 _EMPTY = np.zeros(0, np.intp)
+_PATCHES = 64  # changed courses patched one by one; more: the list is ranked anew
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class SourceLists:
         self._released_at = np.zeros(0, np.int64)
         self._by_skill: list[Ranked] = []
         self.released = Ranked(_EMPTY, np.zeros(0))  # values: release time (ms)
+        self.popular = Ranked(_EMPTY, np.zeros(0))  # values: log impressions
+        self._log_impressions = np.zeros(0)
         self._neighbours: dict[int, Ranked] = {}
 
     def sync(self, catalog: Catalog) -> None:
@@ -118,17 +122,44 @@ class SourceLists:
             self._rebuild(catalog)
             return
         n0 = len(self._retired)
+        if (
+            len(catalog) == n0
+            and _same(catalog.skills, self._skills)
+            and _same(catalog.retired, self._retired)
+        ):
+            if not _same(catalog.released_at, self._released_at):
+                self._sync_rows(catalog, n0)
+            self._sync_popular(catalog)
+            return
+        self._sync_rows(catalog, n0)
+        self._sync_popular(catalog)
+
+    def _sync_rows(self, catalog: Catalog, n0: int) -> None:
         changed = np.flatnonzero(
             (catalog.skills[:n0] != self._skills).any(axis=1)
             | (catalog.retired[:n0] != self._retired)
             | (catalog.released_at[:n0] != self._released_at)
         )
-        rows = [*changed.tolist(), *range(n0, len(catalog))]
-        if not rows:
-            return
         self._copy(catalog)
-        for row in rows:
+        for row in [*changed.tolist(), *range(n0, len(catalog))]:
             self._patch(row)
+
+    def _sync_popular(self, catalog: Catalog) -> None:
+        """Follow the popularity counters, which change with every label: patch the few
+        courses changed since the last read, re-rank when many did."""
+        counts = catalog.log_impressions
+        if _same(counts, self._log_impressions):
+            return
+        n0 = len(self._log_impressions)
+        changed = [*np.flatnonzero(counts[:n0] != self._log_impressions).tolist()]
+        changed += range(n0, len(counts))
+        self._log_impressions = counts.copy()
+        if len(changed) > _PATCHES:
+            live = np.flatnonzero(~self._retired)
+            self.popular = ranked(live, counts[live])
+            return
+        for row in changed:
+            self.popular = _patched(self.popular, row, _score(counts[row], not self._retired[row]))
 
     def skill(self, cluster: int) -> Ranked:
         """Courses by their weight in a skill cluster."""
@@ -169,6 +200,8 @@ class SourceLists:
         released = self._released_at[live]
         order = np.lexsort((live, -released))
         self.released = Ranked(live[order], released[order].astype(float))
+        self._log_impressions = catalog.log_impressions.copy()
+        self.popular = ranked(live, self._log_impressions[live])
         self._neighbours.clear()
 
     def _patch(self, row: int) -> None:
@@ -178,12 +211,18 @@ class SourceLists:
             self._by_skill[k] = _patched(r, row, _score(self._skills[row, k], live))
         released = float(self._released_at[row])  # any time ranks, 0 and negative too
         self.released = _patched(self.released, row, released if live else None)
+        if row < len(self._log_impressions):  # (added courses: `_sync_popular`)
+            self.popular = _patched(self.popular, row, _score(self._log_impressions[row], live))
         self._neighbours.pop(row, None)
         if self._neighbours:
             skills = self._skills  # cosines are symmetric: row's own products serve all
             cosines = skills @ skills[row]
             for other, r in self._neighbours.items():
                 self._neighbours[other] = _patched(r, row, _score(cosines[other], live))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def _score(value: float, live: bool) -> float | None:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.catalog import Catalog
+from models.history import CourseStats
 from models.spec import FeatureSpec, bucket
 from models.synthetic import planted_records
 from scoring.sources import Ranked, SourceLists
@@ -34,6 +35,7 @@ def _assert_like_fresh(lists: SourceLists, catalog: Catalog, watched: list[int])
     for k in range(SPEC.skill_buckets):
         _same_prefix(lists.skill(k), fresh.skill(k))
     _same_prefix(lists.released, fresh.released)
+    _same_prefix(lists.popular, fresh.popular)
     for row in watched:
         _same_prefix(lists.neighbours(row), fresh.neighbours(row))
 
@@ -58,6 +60,8 @@ def test_lists_patched_course_by_course_equal_lists_built_afresh(data):
             "released_at": base.released_at + data.draw(st.integers(-3, 3)) * 86_400_000,
         }
         catalog.upsert(base.model_copy(update=change))
+        for popular in data.draw(st.lists(st.integers(0, len(catalog) - 1), max_size=3)):
+            catalog.set_stats(popular, CourseStats(impressions=data.draw(st.sampled_from([0, 5]))))
         lists.sync(catalog)
         _assert_like_fresh(lists, catalog, watched)
 
