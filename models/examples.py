@@ -19,6 +19,7 @@ from models.features import (
     Seen,
     block_features,
     member_course_features,
+    row_skill_cosines,
     rows_features,
     stacked,
 )
@@ -237,7 +238,9 @@ def build_examples(
         last,
         ts,
     )
-    x_mc = rows_features(catalog, rows, profiles, member, seen, ts, (ctr_logit, log_impressions))
+    skill_cos = row_skill_cosines(catalog, profiles, member, rows)
+    popularity = ctr_logit, log_impressions
+    x_mc = rows_features(catalog, rows, profiles, member, seen, ts, popularity, skill_cos)
     examples = Examples(
         x_mc,
         y.astype(float),

@@ -197,7 +197,8 @@ def block_features(
         times,
     )
     popularity = catalog.ctr_logit[at], catalog.log_impressions[at]
-    return rows_features(catalog, at, profiles, which, seen, times, popularity), which
+    skill_cos = member_skill_cosines(catalog, profiles, which, at)
+    return rows_features(catalog, at, profiles, which, seen, times, popularity, skill_cos), which
 
 
 def stacked(arrays: list[np.ndarray], dtype: type, width: int) -> np.ndarray:
@@ -213,19 +214,30 @@ def rows_features(
     seen: Seen,
     ts: np.ndarray,
     popularity: tuple[np.ndarray, np.ndarray],
+    skill_cos: np.ndarray,
 ) -> np.ndarray:
     """x_mc of catalog rows, row i for the member of `profiles[which[i]]`; popularity is
-    (ctr_logit, log_impressions) per row."""
-    pairs = stacked([p.skill_pair for p in profiles], float, catalog.spec.skill_buckets * 2)
+    (ctr_logit, log_impressions) per row, skill_cos the rows' (n, 2) skill cosines."""
     seniority = np.array([np.nan if p.seniority is None else p.seniority for p in profiles])
-    return from_parts(
-        catalog,
-        rows,
-        skill_cosines(
-            catalog.skills[rows], pairs.reshape(-1, catalog.spec.skill_buckets, 2)[which]
-        ),
-        seniority[which],
-        seen,
-        ts,
-        *popularity,
-    )
+    return from_parts(catalog, rows, skill_cos, seniority[which], seen, ts, *popularity)
+
+
+def _pairs(catalog: Catalog, profiles: list[Profile]) -> np.ndarray:
+    k = catalog.spec.skill_buckets
+    return stacked([p.skill_pair for p in profiles], float, k * 2).reshape(-1, k, 2)
+
+
+def row_skill_cosines(
+    catalog: Catalog, profiles: list[Profile], which: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Skill cosines of catalog `rows`, row i for `profiles[which[i]]`: a small product
+    per row (for many members with a row or two each)."""
+    return skill_cosines(catalog.skills[rows], _pairs(catalog, profiles)[which])
+
+
+def member_skill_cosines(
+    catalog: Catalog, profiles: list[Profile], which: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """The same from one product of each member with the whole catalog, then a gather
+    (for a few members with many rows each: less work and memory than per row)."""
+    return np.matmul(catalog.skills, _pairs(catalog, profiles))[which, rows]

@@ -35,6 +35,7 @@ from scoring.sources import Ranked, SourceLists, ranked
 
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
 _DEEPER = 4  # depth factor between two passes over the members not yet decided
+_PART = 64  # members ranked together: their (members x catalog) arrays stay small
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,13 @@ def generate_many(
         for i in range(len(signals))
     }
     while depth:
-        decided = _pass(block, depth, limit)
-        for i, c in decided.items():
-            out[i] = c
+        members = list(depth)
+        for first in range(0, len(members), _PART):
+            part = {i: depth[i] for i in members[first : first + _PART]}
+            for i, c in _pass(block, part, limit).items():
+                out[i] = c
         depth = {
-            i: min(limit, d * _DEEPER) for i, d in depth.items() if i not in decided and d < limit
+            i: min(limit, d * _DEEPER) for i, d in depth.items() if out[i] is None and d < limit
         }
     assert all(c is not None for c in out)
     return out  # type: ignore[return-value]
