@@ -2,7 +2,8 @@
 dismissals over a 5000-course catalog (11 reason sources, 1000 candidates, 3 channels,
 top 50, compact record), one member alone and in blocks of 256, with the parts per member
 in blocks, the peak memory of a block, and compact vs naive record size (3 channels x 4
-models, top 50; paper: about 3x). Ends with one JSON line of the figures.
+models, top 50; paper: about 3x). Ends with one JSON line of the figures. Times are
+the process's CPU time, best of 5.
 
     .venv/bin/python benchmarks/rescoring.py
 """
@@ -34,12 +35,13 @@ BLOCK = 256
 
 
 def best_us(fn: Callable[[], object], per: int, repeat: int = 5) -> float:
-    """Best of `repeat` runs, in µs per member (the cost without interference)."""
+    """Best of `repeat` runs, in CPU µs per member: on a shared machine the wall clock
+    mostly measures the wait for a core."""
     runs = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        runs.append(time.perf_counter() - start)
+        runs.append(time.process_time() - start)
     return min(runs) / per * 1e6
 
 

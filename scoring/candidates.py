@@ -30,7 +30,7 @@ from models.catalog import Catalog
 from models.features import NEW_DAYS
 from models.history import DAY_MS
 from models.spec import bucket
-from scoring.reasons import POPULAR
+from scoring.reasons import POPULAR, reason_text
 from scoring.sources import Ranked, SourceLists, ranked
 
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
@@ -71,9 +71,10 @@ class Candidates:
     labels: tuple[str, ...]
     reason: np.ndarray
 
-    def reasons(self) -> list[str]:
-        """The reason of every candidate."""
-        return [self.labels[r] if r >= 0 else POPULAR for r in self.reason.tolist()]
+    def reasons(self, at: np.ndarray | None = None) -> list[str]:
+        """The reason of every candidate, or of the candidates at positions `at`."""
+        reason = self.reason if at is None else self.reason[at]
+        return [self.labels[r] if r >= 0 else POPULAR for r in reason.tolist()]
 
 
 def generate(catalog: Catalog, signals: Signals, ts: int, limit: int = 1000) -> Candidates:
@@ -104,7 +105,7 @@ class _Block:
 
     @staticmethod
     def _labels_of(s: Signals) -> tuple[str, ...]:
-        return (
+        labels = (
             *(f"Because you watched {title}" for _, title in s.engaged),
             *(f"Because of your skill {name}" for name in _own(s)),
             *(f"Because you follow {name}" for name in s.followed),
@@ -112,6 +113,7 @@ class _Block:
             "New",
             POPULAR,
         )
+        return tuple(map(reason_text, labels))
 
     def sources(self, i: int, need: int) -> list[Ranked]:
         """Member i's label sources in priority order, then the two nominate-only ones,

@@ -14,9 +14,6 @@ import numpy as np
 import orjson
 
 from schemas import RankedList, Recommendations, RecommendationsView
-from schemas.fields import Name
-
-NAME_CHARS = Name.__metadata__[0].max_length  # the longest reason a record admits
 
 
 def encode(views: Sequence[RecommendationsView]) -> Recommendations:
@@ -98,8 +95,8 @@ def record_bytes(
     member_id: str, generated_at: int, lists: Sequence[Ranking]
 ) -> tuple[bytes, tuple[str, ...]]:
     """The compact record of one member's lists as `encode` lays it out, as JSON bytes
-    straight from one encoder (no model per item), and its course table. Reasons are
-    stripped and cut to what `schemas.Name` admits, as parsing the record would.
+    straight from one encoder (no model per item), and its course table. The texts are
+    taken as valid (`scoring.reasons.reason_text`): nothing is validated per item.
 
     >>> raw, courses = record_bytes("m1", 1767225600000, [Ranking("feed", "glmix-a",
     ...     ["c2", "c1"], np.array([0.9, 0.5]), ["New", "New"])])
@@ -116,10 +113,7 @@ def record_bytes(
                 "model_id": r.model_id,
                 "items": [courses.setdefault(c, len(courses)) for c in r.course_ids],
                 "scores": r.scores.tolist(),
-                "reasons": [
-                    reasons.setdefault(text.strip()[:NAME_CHARS], len(reasons))
-                    for text in r.reasons
-                ],
+                "reasons": [reasons.setdefault(text, len(reasons)) for text in r.reasons],
             }
         )
     record = {

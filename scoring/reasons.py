@@ -11,7 +11,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from schemas.fields import Name
+
 POPULAR = "Popular"
+REASON_CHARS = Name.__metadata__[0].max_length  # the longest reason a record admits
+
+
+def reason_text(label: str) -> str:
+    """A reason as the record's schema admits it (stripped, at most `REASON_CHARS`).
+
+    >>> reason_text("Because of your skill  sql ")
+    'Because of your skill  sql'
+    """
+    return label.strip()[:REASON_CHARS]
 
 
 def inverted_ranks(scores: np.ndarray) -> np.ndarray:

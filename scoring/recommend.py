@@ -163,17 +163,18 @@ class Recommender:
         out = []
         for i, member_id in enumerate(member_ids):
             c = candidates[i]
-            reasons = c.reasons()
-            lists = [
-                Ranking(
-                    channel,
-                    f"{variant}-{self.model_version}",
-                    [catalog.ids[r] for r in c.rows[ranked[i][variant][0]].tolist()],
-                    np.round(ranked[i][variant][1], SCORE_DECIMALS),
-                    [reasons[j] for j in ranked[i][variant][0].tolist()],
+            lists = []
+            for channel, variant in sorted(assigned[i].items()):
+                top, scores = ranked[i][variant]
+                lists.append(
+                    Ranking(
+                        channel,
+                        f"{variant}-{self.model_version}",
+                        [catalog.ids[r] for r in c.rows[top].tolist()],
+                        np.round(scores, SCORE_DECIMALS),
+                        c.reasons(top),
+                    )
                 )
-                for channel, variant in sorted(assigned[i].items())
-            ]
             record, courses = record_bytes(member_id, now, lists)
             out.append(Rescored(member_id, courses, record))
         return out
