@@ -19,24 +19,18 @@ from models.spec import bucket
 from schemas import Item, Recommendations, RecommendationsView
 from scoring.candidates import Signals
 from scoring.compact import encode
-from scoring.reasons import explain
+from scoring.reasons import explain, inverted_ranks
 from scoring.recommend import Recommender, sample_rng
 
 
-def inverted_ranks(scores: np.ndarray, depth: int | None = None) -> np.ndarray:
-    """1/k per (reason, item), equal scores sharing the better rank, 0 where NaN; with
-    `depth`, only each reason's first `depth` items (catalog order among ties)."""
+def shallow_ranks(scores: np.ndarray, depth: int) -> np.ndarray:
+    """`inverted_ranks` of each reason's first `depth` items (catalog order among ties),
+    0 for the rest."""
     s = np.where(np.isnan(scores), -np.inf, scores)
     order = np.argsort(-s, axis=1, kind="stable")
-    ranked = np.take_along_axis(s, order, axis=1)
-    position = np.broadcast_to(np.arange(s.shape[1]), s.shape)
-    starts = np.ones(s.shape, bool)
-    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    inverted = np.empty(s.shape)
-    value = np.where(position < (depth or s.shape[1]), 1.0 / (first + 1.0), 0.0)
-    np.put_along_axis(inverted, order, value, axis=1)
-    return np.where(np.isneginf(s), 0.0, inverted)
+    position = np.empty(s.shape, np.intp)
+    np.put_along_axis(position, order, np.arange(s.shape[1])[None], axis=1)
+    return np.where(position < depth, inverted_ranks(scores), 0.0)
 
 
 def generate(
@@ -72,7 +66,7 @@ def generate(
     live = ~catalog.retired
     live[list(signals.dismissed)] = False
     scores = np.where((scores > 0.0) & live, scores, np.nan)
-    nomination = inverted_ranks(scores, depth=limit).max(axis=0)
+    nomination = shallow_ranks(scores, limit).max(axis=0)
     best = np.argsort(-nomination, kind="stable")[:limit]
     rows = best[nomination[best] > 0.0]
     return rows, explain(labels, scores[: len(labels), rows])
