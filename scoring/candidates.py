@@ -36,6 +36,7 @@ from scoring.sources import Ranked, SourceLists, ranked
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
 _DEEPER = 4  # depth factor between two passes over the members not yet decided
 _PART = 64  # members ranked together: their (members x catalog) arrays stay small
+_NOTHING = Ranked(np.zeros(0, np.intp), np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class _Block:
         self._trending: dict[int, Ranked] = {}
         self._affinity: dict[int, np.ndarray] = {}
         self._labels: dict[int, tuple[str, ...]] = {}
+        self.live = ~catalog.retired
 
     def labels(self, i: int) -> tuple[str, ...]:
         """Member i's reason sources in priority order."""
@@ -124,7 +126,8 @@ class _Block:
         out += [self._trending_list(c) for _, c in _trending(s) if c is not None]
         out += [self._new(self.ts[i]), self.lists.popular]
         affinity = self.affinity(i)
-        out += [_top(affinity[:, k], ~self.catalog.retired, need) for k in range(2)]
+        for k, named in enumerate((s.skills, s.followed)):  # no names: no affinity
+            out.append(_top(affinity[:, k], self.live, need) if named else _NOTHING)
         return out
 
     def affinity(self, i: int) -> np.ndarray:
@@ -286,7 +289,8 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     threshold = np.where(reached.any(axis=1), np.argmax(reached, axis=1), limit)
     kept = rank_of <= threshold[owner]
     owner, course, rank_of = owner[kept], course[kept], rank_of[kept]
-    by_rank = np.argsort(rank_of.astype(np.uint16), kind="stable")
+    small = np.uint16 if limit < 2**16 else np.int64  # 16-bit keys: a radix sort
+    by_rank = np.argsort(rank_of.astype(small), kind="stable")
     by_owner = by_rank[np.argsort(owner[by_rank].astype(np.uint16), kind="stable")]
     owner, course = owner[by_owner], course[by_owner]
     sizes = np.bincount(owner, minlength=p)
