@@ -303,12 +303,14 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     # past a head that left courses out, a course ranks below all the head's candidates
     candidate = (at.ravel()[flat] >= 0) & (label >= 0)[seg_of]
     ahead = np.cumsum(candidate) - candidate
-    crank = ahead[group_start] - ahead[first[seg_of]] + 1
+    at_candidate = np.flatnonzero(candidate)
+    seg_c = seg_of[at_candidate]
+    crank = ahead[group_start[at_candidate]] - ahead[first[seg_c]] + 1
     n_labels = max(map(len, labels.values())) + 1
     none = np.iinfo(np.int64).max
     key = np.full((p, n), none, np.int64)
-    np.minimum.at(key.ravel(), flat[candidate], (crank * n_labels + label[seg_of])[candidate])
-    in_head = np.bincount(seg_of[candidate], minlength=len(parts))
+    np.minimum.at(key.ravel(), flat[at_candidate], crank * n_labels + label[seg_c])
+    in_head = np.bincount(seg_c, minlength=len(parts))
     open_label = np.array(seg_left) & (label >= 0)
     floor = np.full(p, none, np.int64)
     np.minimum.at(floor, member[open_label], in_head[open_label] + 1)
