@@ -1,21 +1,26 @@
 """`nearline evaluate`: one log replayed in event time through the worker's core.
 
 1. The log is labelled by `label_log` (the labeller the worker runs) for every rule.
-2. Labels are featurised by `build_examples` (the worker's feature state) in label-time
-   order and split by *impression* time: every variant is batch-trained on the labels of
-   the impressions of days 1..k, the test labels are those of later impressions. A split
-   by label time would be biased by the label delay: a timeout negative comes a window
-   after its impression, so the last training day would keep its early positives and lose
-   its negatives to the test set (day-of-week weights learned backwards).
-3. The labels are featurised once, in label-time order (`Evaluator.replay`), keeping the
-   feature state as it stood at the start of each test day. The test days are then
-   replayed one at a time: from that state each variant, as served (`evaluation.serving`),
-   ranks candidates for the members who engage that day and assigns probabilities to the
-   courses the logging policy put in first position; then the day's test labels are
-   scored (incremental variants predict each label, then learn it).
-4. Every other rule's labels train a full GLMix too, scored on its own test labels and on
+2. Labels are featurised (the worker's feature state) as an online system serves them,
+   as of their *impression*: from exactly the labels final before it (a click a second
+   after its impression, a timeout negative when its window closes), each label learned
+   into the state when it is final (`models.examples.as_of_impression`). Featurised when
+   final instead, a negative would see the member's activity of its window and a positive
+   would not: the label would leak into its own features.
+3. The labels are split by impression time: every variant is batch-trained on the labels
+   of the impressions of days 1..k (an offline system that waited for their windows to
+   close), the test labels are those of later impressions. A split by label time would
+   be biased by the label delay: the last training day would keep its early positives
+   and lose its negatives to the test set (day-of-week weights learned backwards).
+4. The test days are replayed one at a time, from the feature state at the day's start:
+   each variant, as served (`evaluation.serving`), ranks candidates for the members who
+   engage that day and assigns probabilities to the courses the logging policy put in
+   first position; then the day runs in event time (`online_steps`): a test label is
+   predicted at its impression, and incremental variants learn it when it is final, so
+   each prediction comes from the test labels final before its impression only.
+5. Every other rule's labels train a full GLMix too, scored on its own test labels and on
    the main rule's, for the Insight 9 comparison. With `jobs` > 1 these run in forked
-   processes while steps 1-3 run.
+   processes while steps 1-4 run.
 
 Nothing here is random: the same log and options give the same figures, whatever `jobs`.
 """
@@ -48,7 +53,14 @@ from evaluation.variants import (
 )
 from labels import Labeller, label_log
 from models.catalog import Catalog
-from models.examples import Examples, FeatureState, build_examples, event_ts, in_time_order
+from models.examples import (
+    Examples,
+    FeatureState,
+    as_of_impression,
+    event_ts,
+    in_time_order,
+    online_steps,
+)
 from models.features import Profile
 from models.glmix import GLMixModel
 from models.history import DAY_MS
@@ -129,13 +141,15 @@ class Scored:
 
 @dataclass
 class Replay:
-    """The main rule's examples: those final before the split, then per test day its
-    labels and examples, and the feature state at the day's start (what serving sees)."""
+    """The main rule's labels featurised as of their impressions, split: the training
+    labels, the test labels (in impression order) with their examples, and the feature
+    state at the start of each test day (what serving sees)."""
 
-    before: list[Label]
-    before_ex: Examples
-    days: dict[int, tuple[list[Label], Examples]] = field(default_factory=dict)
-    states: dict[int, FeatureState] = field(default_factory=dict)
+    train: list[Label]
+    train_ex: Examples
+    test: list[Label]
+    test_ex: Examples
+    states: dict[int, FeatureState]
 
 
 @dataclass
@@ -198,32 +212,35 @@ class Evaluator:
         )
 
     def featurised(self, labels: list[Label]) -> tuple[Examples, Examples]:
-        """(training, test) examples of `split`, featurised from one fresh state in
-        label-time order, so that no example sees a label that came after it."""
-        ex, _ = build_examples(self._known(labels), fresh_state(self.log, self.spec))
-        return self._split_examples(ex)
+        """(training, test) examples of `split`, featurised as of their impressions from
+        one fresh state."""
+        replay = self.replay(self._known(labels))
+        return replay.train_ex, replay.test_ex
 
-    def _split_examples(self, ex: Examples) -> tuple[Examples, Examples]:
-        return (
-            ex.subset(np.flatnonzero(ex.ts < self.split_ms)),
-            ex.subset(np.flatnonzero(ex.ts >= self.split_ms)),
-        )
+    def test_days(self, known: list[Label]) -> list[int]:
+        """The days replayed after the split: those of a test impression or of a label
+        final after the split."""
+        late = (lb.label_ts for lb in known if lb.label_ts >= self.split_ms)
+        tested = (event_ts(lb) for lb in known if event_ts(lb) >= self.split_ms)
+        return sorted({t // DAY_MS for t in (*late, *tested)})
 
     def replay(self, known: list[Label]) -> Replay:
-        """The main rule's labels featurised in one pass, in label-time order: the labels
-        final before the split, then each test day's, with the state at its start."""
-        state = fresh_state(self.log, self.spec)
-        before = [lb for lb in known if lb.label_ts < self.split_ms]
-        out = Replay(before, build_examples(before, state)[0])
-        by_label_day = defaultdict(list)
-        for lb in known[len(before) :]:
-            by_label_day[lb.label_ts // DAY_MS].append(lb)
-        tested = (event_ts(lb) // DAY_MS for lb in known if event_ts(lb) >= self.split_ms)
-        for day in sorted({*by_label_day, *tested}):
-            out.states[day] = state.snapshot()
-            chunk = by_label_day.get(day, [])
-            out.days[day] = (chunk, build_examples(chunk, state)[0])
-        return out
+        """The labels (of known courses, in label-time order) featurised in one pass as
+        of their impressions, split, with the state at the start of each test day."""
+        train, test = self.split(known)
+        test = sorted(test, key=event_ts)  # stable: a test day's labels are contiguous
+        days = self.test_days(known)
+        ex, states = as_of_impression(
+            train + test, fresh_state(self.log, self.spec), [d * DAY_MS for d in days]
+        )
+        n = len(train)
+        return Replay(
+            train,
+            ex.subset(np.arange(n)),
+            test,
+            ex.subset(np.arange(n, len(ex))),
+            {d: states[d * DAY_MS] for d in days},
+        )
 
     def _timed(self, stage: str, started: float) -> float:
         now = time.perf_counter()
@@ -241,13 +258,10 @@ class Evaluator:
         labels = labels_of(events, rules[0])
         t = self._timed("labelling", t)
         known = self._known(labels)
-        train, test = self.split(known)
-        if not test:
-            raise ValueError("no labels after the training days")
         replay = self.replay(known)
-        train_ex, _ = self._split_examples(
-            Examples.concat([replay.before_ex, *(ex for _, ex in replay.days.values())])
-        )
+        if not replay.test:
+            raise ValueError("no labels after the training days")
+        train_ex = replay.train_ex
         t = self._timed("features", t)
         variants = self.config.variants
         models: dict[tuple, GLMixModel] = {}
@@ -260,32 +274,37 @@ class Evaluator:
             if v.incremental
         }
         t = self._timed("batch training", t)
-        scored, y, channels, days = self._replay_test(test, replay, models, onlines)
+        scored, y, channels, days = self._replay_test(known, replay, models, onlines)
         out = self._figures(scored, y, channels, days)
         t = time.perf_counter()
         full = models.get(BY_NAME["full-batch"].batch_key) or BY_NAME["full-batch"].fit(
             train_ex, self.spec, **self.hyper
         )
         test_logits = {name: np.concatenate(s.logits) for name, s in scored.items()}
-        out.report["recovery"] = self._recovery(full, onlines, train, known)
+        out.report["recovery"] = self._recovery(full, onlines, replay.train, known)
         out.report["rules"] = self._rules(labels, full, test_logits, y, started)
         out.y, out.logits, out.timings = y, test_logits, dict(self.timings)
         return out
 
-    def _replay_test(self, test, replay, models, onlines):
-        """Day by day from the split: serve from the state at the day's start, then score
-        the day's test labels (incremental variants predict each label, then learn it)."""
+    def _replay_test(self, known, replay, models, onlines):
+        """Day by day from the split: serve from the state at the day's start, then run
+        the day's steps (`online_steps`): each test label is predicted at its impression,
+        and learned by the incremental variants when it is final."""
         config = self.config
         titles = {c.course_id: c.title for c in self.log.courses}
         members = {m.member_id: m for m in self.log.members}
         engaged: dict[str, list[int]] = defaultdict(list)
         trends = Trends()  # the worker's cohort counts, from the labels learned so far
         catalog = next(iter(replay.states.values())).catalog
-        self._engage(engaged, trends, replay.before, catalog, members)
+        by_label_day = defaultdict(list)
+        for lb in known:
+            if lb.label_ts >= self.split_ms:
+                by_label_day[lb.label_ts // DAY_MS].append(lb)
+        before = [lb for lb in known if lb.label_ts < self.split_ms]
+        self._engage(engaged, trends, before, catalog, members)
         dismissed = [e for e in self.log.events if isinstance(e, Dismissal)]
-        by_impression_day = defaultdict(list)
-        for lb in test:
-            by_impression_day[event_ts(lb) // DAY_MS].append(lb)
+        test, test_ex = replay.test, replay.test_ex
+        rows, learns, times = online_steps(test_ex.ts, test_ex.label_ts)
         scored = {v.name: Scored() for v in config.variants}
         y, channels, days = [], [], []
         self._chunks, self._logged = [], []
@@ -294,19 +313,19 @@ class Evaluator:
             for v in config.variants
             if not v.incremental
         }
-        for day in tqdm(replay.days, desc="test days", disable=not self.progress):
+        for day, state in tqdm(replay.states.items(), desc="test days", disable=not self.progress):
             t = time.perf_counter()
-            state = replay.states[day]
             served = {
                 v.name: Served.online(onlines[v.name], state) if v.incremental else frozen[v.name]
                 for v in config.variants
             }
             start = day * DAY_MS
+            lo, hi = np.searchsorted(test_ex.ts, [start, start + DAY_MS]).tolist()
             gone = defaultdict(set)
             for d in dismissed:
                 if d.ts < start and d.course_id in catalog.index:
                     gone[d.member_id].add(catalog.row(d.course_id))
-            shown = by_impression_day.get(day, [])
+            shown = test[lo:hi]
             relevant = defaultdict(set)
             for lb in shown:
                 if lb.label:
@@ -329,23 +348,22 @@ class Evaluator:
             t = self._timed("top-k lists", t)
             self._off_policy(served, state, shown, gone, start, scored)
             t = self._timed("off-policy", t)
-            chunk, ex = replay.days[day]
-            if not chunk:
-                continue
-            rows = np.flatnonzero(ex.ts >= self.split_ms)
-            ex = ex.subset(rows)
-            self._chunks.append(ex)
+            ex = test_ex.subset(np.arange(lo, hi))
+            first, last = np.searchsorted(times, [start, start + DAY_MS]).tolist()
             for v in config.variants:
                 logits = (
-                    progressive_logits(onlines[v.name], ex)
+                    progressive_logits(
+                        onlines[v.name], test_ex, rows[first:last], learns[first:last]
+                    )
                     if v.incremental
                     else batch_logits(models[v.batch_key], ex)
                 )
                 scored[v.name].logits.append(logits)
             t = self._timed("scoring and online learning", t)
-            self._engage(engaged, trends, chunk, catalog, members)
+            self._engage(engaged, trends, by_label_day.get(day, []), catalog, members)
+            self._chunks.append(ex)
             y.append(ex.y)
-            channels += [chunk[i].channel for i in rows.tolist()]
+            channels += [lb.channel for lb in shown]
             days += (ex.ts // DAY_MS - self.day0).tolist()  # impression day
         return scored, np.concatenate(y), np.array(channels), np.array(days)
 

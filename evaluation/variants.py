@@ -96,20 +96,25 @@ def online_model(model: GLMixModel, half_life_days: float) -> OnlineGLMix:
     return OnlineGLMix(model, *effects(model, half_life_days))
 
 
-def progressive_logits(online: OnlineGLMix, ex: Examples) -> np.ndarray:
-    """Progressive validation: each example is scored, then learned, in order."""
+def progressive_logits(
+    online: OnlineGLMix, ex: Examples, rows: np.ndarray, learns: np.ndarray
+) -> np.ndarray:
+    """Progressive validation in event time: the steps (`models.examples.online_steps`)
+    run in order, a serving step scores its example with the model as it stands, a
+    learning step learns its example. Returns the logits of the serving steps, in order."""
     x_mc = np.ascontiguousarray(ex.x_mc)  # rows, not columns, are read one at a time
+    member_ids, course_ids = ex.member_ids, ex.course_ids
     members, courses = ex.member.tolist(), ex.course.tolist()
-    return np.array(
-        [
-            online.learn_one(
-                ex.member_ids[m], ex.course_ids[c], x_mc[i], ex.x_c[c], ex.x_m[m], y=y, ts=ts
-            )
-            for i, (m, c, y, ts) in enumerate(
-                zip(members, courses, ex.y.astype(int).tolist(), ex.ts.tolist(), strict=True)
-            )
-        ]
-    ).reshape(-1)
+    y, ts = ex.y.astype(int).tolist(), ex.ts.tolist()
+    logits = []
+    for i, learn in zip(rows.tolist(), learns.tolist(), strict=True):
+        m, c = members[i], courses[i]
+        x = (member_ids[m], course_ids[c], x_mc[i], ex.x_c[c], ex.x_m[m])
+        if learn:
+            online.learn_one(*x, y=y[i], ts=ts[i])
+        else:
+            logits.append(online.logit(*x))
+    return np.array(logits, float)
 
 
 def member_recovery(

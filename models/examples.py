@@ -185,7 +185,77 @@ def in_time_order(labels: Iterable[Label]) -> list[Label]:
     return sorted(labels, key=lambda lb: (lb.label_ts, event_ts(lb)))
 
 
-_GATHERED = 10  # values gathered per label by `build_examples`, in the order unpacked there
+_GATHERED = 10  # values gathered per label by `Gathering.add`, in the order unpacked there
+
+
+class Gathering:
+    """Examples gathered label by label from a state that learns in between.
+
+    Each `add` only gathers what the label's member side reads from the state at that
+    moment (history, popularity); `examples` builds the rows afterwards in one vectorised
+    `from_parts`, which is what makes training replay cheap per label."""
+
+    def __init__(self, state: FeatureState):
+        self.state = state
+        self.gathered: list[tuple] = []
+        self.counts: list[np.ndarray] = []
+        self.member_rows: dict[str, int] = {}
+
+    def add(self, label: Label) -> None:
+        """Gather the label's features from the state as it stands now."""
+        state = self.state
+        catalog, half_life = state.catalog, state.catalog.spec.half_life_days
+        row = catalog.index[label.course_id]
+        ts, h = event_ts(label), state.history(label.member_id)
+        self.counts.append(h.category_counts)
+        self.gathered.append(
+            (
+                row,
+                self.member_rows.setdefault(label.member_id, len(self.member_rows)),
+                label.label,
+                ts,
+                label.label_ts,
+                decay(h.updated_at, ts, half_life),
+                *h.shown(int(catalog.keys[row])),
+                float(catalog.ctr_logit[row]),
+                float(catalog.log_impressions[row]),
+            )
+        )
+
+    def examples(self) -> Examples:
+        """The gathered labels' examples, in the order they were added."""
+        state, catalog = self.state, self.state.catalog
+        spec: FeatureSpec = catalog.spec
+        member_ids = list(self.member_rows)
+        profiles = [state.profile(m) for m in member_ids]
+        cols = list(zip(*self.gathered, strict=True)) or [()] * _GATHERED
+        rows, member, y, ts, label_ts = (np.array(c, np.int64) for c in cols[:5])
+        factor, imps, last, ctr_logit, log_impressions = (np.array(c, float) for c in cols[5:])
+        n = len(rows)
+        seen = Seen.stacked(
+            stacked(self.counts, np.float32, spec.n_categories),
+            factor,
+            np.arange(n),
+            catalog.category[rows],
+            imps,
+            last,
+            ts,
+        )
+        skill_cos = row_skill_cosines(catalog, profiles, member, rows)
+        popularity = ctr_logit, log_impressions
+        x_mc = rows_features(catalog, rows, profiles, member, seen, ts, popularity, skill_cos)
+        return Examples(
+            x_mc,
+            y.astype(float),
+            member.astype(np.intp),
+            rows.astype(np.intp),
+            np.array([p.x_m for p in profiles]).reshape(-1, spec.dims[1]),
+            catalog.x_c.copy(),
+            member_ids,
+            list(catalog.ids),
+            ts,
+            label_ts,
+        )
 
 
 def build_examples(
@@ -197,66 +267,68 @@ def build_examples(
     """Replay `labels` in time order through `state`; returns the examples and the number
     of labels skipped because their course is not in the catalog. Every label is
     featurised; only those `learns` accepts (default: all) are counted into the state, so
-    held-out labels can be featurised from the others' history without entering it.
-
-    The replay only gathers what each label's member side reads from the state before
-    the label is counted (history, popularity); the rows are built afterwards in one
-    vectorised `from_parts`, which is what makes training replay cheap per label."""
-    catalog = state.catalog
-    spec: FeatureSpec = catalog.spec
-    gathered, counts = [], []
-    member_rows: dict[str, int] = {}
+    held-out labels can be featurised from the others' history without entering it."""
+    gathering = Gathering(state)
     skipped = 0
     for label in tqdm(in_time_order(labels), disable=not progress, desc="features", unit="lb"):
-        row = catalog.index.get(label.course_id)
-        if row is None:
+        if label.course_id not in state.catalog.index:
             skipped += 1
             continue
-        ts, h = event_ts(label), state.history(label.member_id)
-        counts.append(h.category_counts)
-        gathered.append(
-            (
-                row,
-                member_rows.setdefault(label.member_id, len(member_rows)),
-                label.label,
-                ts,
-                label.label_ts,
-                decay(h.updated_at, ts, spec.half_life_days),
-                *h.shown(int(catalog.keys[row])),
-                float(catalog.ctr_logit[row]),
-                float(catalog.log_impressions[row]),
-            )
-        )
+        gathering.add(label)
         if learns is None or learns(label):
             state.learn(label)
-    member_ids = list(member_rows)
-    profiles = [state.profile(m) for m in member_ids]
-    cols = list(zip(*gathered, strict=True)) or [()] * _GATHERED
-    rows, member, y, ts, label_ts = (np.array(c, np.int64) for c in cols[:5])
-    factor, imps, last, ctr_logit, log_impressions = (np.array(c, float) for c in cols[5:])
-    n = len(rows)
-    seen = Seen.stacked(
-        stacked(counts, np.float32, spec.n_categories),
-        factor,
-        np.arange(n),
-        catalog.category[rows],
-        imps,
-        last,
-        ts,
+    return gathering.examples(), skipped
+
+
+def online_steps(ts: np.ndarray, label_ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What an online system does with n labelled impressions, in time order: (row,
+    learns, time) per step, 2n steps. Row i is served (featurised, predicted) at its
+    impression `ts[i]` and learned when its label is final, at `label_ts[i]`. At equal
+    times serving comes first: a label is known to an impression only if it was final
+    strictly before it. Ties are broken by row, never by a label.
+
+    >>> online_steps(np.array([0, 5]), np.array([9, 5]))
+    (array([0, 1, 1, 0]), array([False, False,  True,  True]), array([0, 5, 5, 9]))
+    """
+    n = len(ts)
+    times = np.concatenate([ts, label_ts]).astype(np.int64)
+    learns = np.repeat([False, True], n)
+    rows = np.tile(np.arange(n), 2)
+    order = np.lexsort((rows, learns, times))
+    return rows[order], learns[order], times[order]
+
+
+def as_of_impression(
+    labels: list[Label], state: FeatureState, checkpoints: Iterable[int] = ()
+) -> tuple[Examples, dict[int, FeatureState]]:
+    """The labels of catalog courses featurised as an online system serves them (row i:
+    `labels[i]`): each from `state` as of its impression, that is with exactly the
+    labels final before it (`online_steps`), and learned into `state` when final. A
+    label's features never depend on labels of later impressions, nor on its own. The
+    state counts labels, not impressions: one whose label is not final yet is not in the
+    member's history either.
+
+    Also returns a snapshot of the state at each of `checkpoints` (epoch ms): what was
+    learned before that time, as serving sees it then."""
+    index = state.catalog.index
+    if any(lb.course_id not in index for lb in labels):
+        raise ValueError("labels of courses missing from the catalog cannot be featurised")
+    rows, learns, times = online_steps(
+        np.array([event_ts(lb) for lb in labels], np.int64),
+        np.array([lb.label_ts for lb in labels], np.int64),
     )
-    skill_cos = row_skill_cosines(catalog, profiles, member, rows)
-    popularity = ctr_logit, log_impressions
-    x_mc = rows_features(catalog, rows, profiles, member, seen, ts, popularity, skill_cos)
-    examples = Examples(
-        x_mc,
-        y.astype(float),
-        member.astype(np.intp),
-        rows.astype(np.intp),
-        np.array([p.x_m for p in profiles]).reshape(-1, spec.dims[1]),
-        catalog.x_c.copy(),
-        member_ids,
-        list(catalog.ids),
-        ts,
-        label_ts,
-    )
-    return examples, skipped
+    served = rows[~learns]
+    gathering = Gathering(state)
+    pending = sorted(checkpoints, reverse=True)
+    snapshots: dict[int, FeatureState] = {}
+    for row, learn, t in zip(rows.tolist(), learns.tolist(), times.tolist(), strict=True):
+        while pending and pending[-1] <= t:
+            snapshots[pending.pop()] = state.snapshot()
+        if learn:
+            state.learn(labels[row])
+        else:
+            gathering.add(labels[row])
+    for t in pending:
+        snapshots[t] = state.snapshot()
+    ex = gathering.examples()  # rows in serving order
+    return ex.subset(np.argsort(served, kind="stable")), snapshots
