@@ -35,7 +35,7 @@ from scoring.sources import Ranked, SourceLists, ranked
 
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
 _DEEPER = 4  # depth factor between two passes over the members not yet decided
-_PART = 64  # members ranked together: their (members x catalog) arrays stay small
+_PART = 16  # members ranked together: their per-entry arrays stay in cache
 _NOTHING = Ranked(np.zeros(0, np.intp), np.zeros(0))
 
 
