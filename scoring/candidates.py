@@ -262,8 +262,8 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     if not len(flat):
         return {i: Candidates(flat, labels[i], flat) for i in members}
     count = np.bincount(seg_of, minlength=len(parts))
-    first = np.cumsum(count) - count
-    index = np.arange(len(flat))
+    first = (np.cumsum(count) - count).astype(np.int32)
+    index = np.arange(len(flat), dtype=np.int32)
     first_of = first[seg_of]
     group = np.ones(len(flat), bool)
     group[1:] = (values[1:] != values[:-1]) | (seg_of[1:] != seg_of[:-1])
@@ -271,7 +271,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     # nomination: each course's best rank among a source's first `limit`; exact below
     # the shallowest source left out short of `limit` (what it left out ranks lower)
     nominating = index - first_of < limit
-    rank = (group_start - first_of + 1).astype(np.int32)
+    rank = group_start - first_of + 1
     best = np.full((p, n), _NONE, np.int32)
     np.minimum.at(best.ravel(), flat[nominating], rank[nominating])
     short = np.array(seg_left) & (count < limit)
@@ -301,7 +301,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     # reasons: each candidate's rank among the candidates in every label source's head;
     # past a head that left courses out, a course ranks below all the head's candidates
     candidate = (at.ravel()[flat] >= 0) & (label >= 0)[seg_of]
-    ahead = np.cumsum(candidate) - candidate
+    ahead = np.cumsum(candidate, dtype=np.int32) - candidate
     at_candidate = np.flatnonzero(candidate)
     seg_c = seg_of[at_candidate]
     crank = ahead[group_start[at_candidate]] - ahead[first[seg_c]] + 1
