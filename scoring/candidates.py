@@ -35,7 +35,7 @@ from scoring.sources import Ranked, SourceLists, ranked
 
 _NONE = np.iinfo(np.int32).max  # no rank / no candidate position
 _DEEPER = 4  # depth factor between two passes over the members not yet decided
-_PART = 64  # members ranked together: their (members x catalog) arrays stay small
+_PART = 16  # members ranked together: their per-entry arrays stay in cache
 _NOTHING = Ranked(np.zeros(0, np.intp), np.zeros(0))
 
 
@@ -253,28 +253,27 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     member = np.array(seg_member, np.intp)
     label = np.array(seg_label, np.intp)
     seg_of = np.repeat(np.arange(len(parts)), lengths)
-    rows = np.concatenate([np.zeros(0, np.intp), *(r.rows for r in parts)]).astype(np.intp)
+    rows = np.concatenate([np.zeros(0, np.intp), *(r.rows for r in parts)])
     values = np.concatenate([np.zeros(0), *(r.values for r in parts)])
+    flat = member[seg_of] * n + rows  # (member, course) as one index of the block's (p, n)
     # live, undismissed entries
-    keep = ~blocked.ravel()[member[seg_of] * n + rows]
-    rows, values, seg_of = rows[keep], values[keep], seg_of[keep]
-    if not len(rows):
-        return {i: Candidates(rows, labels[i], rows) for i in members}
+    keep = ~blocked.ravel()[flat]
+    flat, values, seg_of = flat[keep], values[keep], seg_of[keep]
+    if not len(flat):
+        return {i: Candidates(flat, labels[i], flat) for i in members}
     count = np.bincount(seg_of, minlength=len(parts))
-    first = np.cumsum(count) - count
-    index = np.arange(len(rows))
-    position = index - first[seg_of]
-    group = np.ones(len(rows), bool)
+    first = (np.cumsum(count) - count).astype(np.int32)
+    index = np.arange(len(flat), dtype=np.int32)
+    first_of = first[seg_of]
+    group = np.ones(len(flat), bool)
     group[1:] = (values[1:] != values[:-1]) | (seg_of[1:] != seg_of[:-1])
     group_start = np.maximum.accumulate(np.where(group, index, 0))
-    rank = group_start - first[seg_of] + 1
-    owner_of = member[seg_of]
     # nomination: each course's best rank among a source's first `limit`; exact below
     # the shallowest source left out short of `limit` (what it left out ranks lower)
-    nominating = position < limit
-    flat = owner_of * n + rows  # (member, course) as one index of the block's (p, n)
+    nominating = index - first_of < limit
+    rank = group_start - first_of + 1
     best = np.full((p, n), _NONE, np.int32)
-    np.minimum.at(best.ravel(), flat[nominating], rank[nominating].astype(np.int32))
+    np.minimum.at(best.ravel(), flat[nominating], rank[nominating])
     short = np.array(seg_left) & (count < limit)
     cut = np.full(p, _NONE, np.int64)
     np.minimum.at(cut, member[short], count[short] + 1)
@@ -302,7 +301,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     # reasons: each candidate's rank among the candidates in every label source's head;
     # past a head that left courses out, a course ranks below all the head's candidates
     candidate = (at.ravel()[flat] >= 0) & (label >= 0)[seg_of]
-    ahead = np.cumsum(candidate) - candidate
+    ahead = np.cumsum(candidate, dtype=np.int32) - candidate
     at_candidate = np.flatnonzero(candidate)
     seg_c = seg_of[at_candidate]
     crank = ahead[group_start[at_candidate]] - ahead[first[seg_c]] + 1
