@@ -21,9 +21,9 @@ from models.examples import event_ts
 from models.history import DAY_MS
 from models.train import train_from_labels
 from nearline.broker import any_broker
-from nearline.config import ACTIVITY, Settings
+from nearline.config import Settings
 from nearline.supervise import Worker, running_worker, wait_until
-from nearline.topics import group_caught_up, read_topic, topic_size
+from nearline.topics import group_caught_up, read_topic
 from replay.logs import read_courses, read_events, read_members
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
@@ -54,10 +54,10 @@ def show_lists(worker: Worker, world: Path, n: int) -> None:
     titles = {c.course_id: c.title for c in read_courses(world)}
     active = Counter(e.member_id for e in read_events(world))
     for member_id, events in active.most_common(n):
-        status, body = worker.get(f"/recommendations/{member_id}?channel=feed&limit=5")
+        body = worker.recommendations(member_id, limit=5)
         print(f"    {member_id} ({events} events):")
-        if status != 200:
-            print(f"      HTTP {status}: {body['error']}")
+        if body is None:
+            print("      no list yet")
             continue
         for item in body["items"]:
             title = titles.get(item["course_id"], item["course_id"])
@@ -89,7 +89,7 @@ def run_demo(args: argparse.Namespace) -> None:
         with running_worker(settings, workdir / "worker.log") as worker:
             _say(f"replaying {world} into Kafka at {REPLAY_RATE:.0f} events/s")
             published = publish_log(world, settings, max_rate=REPLAY_RATE)
-            inputs = [settings.topic(t) for t in (*ACTIVITY_TOPICS, ACTIVITY, "labels")]
+            inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]
             _say("waiting for the worker to process every record")
             wait_until(
                 lambda: group_caught_up(bootstrap, settings.app_id, inputs),
@@ -97,12 +97,12 @@ def run_demo(args: argparse.Namespace) -> None:
                 "the worker to catch up",
                 interval_s=1.0,
             )
-            valid = topic_size(bootstrap, settings.topic(ACTIVITY))
-            dead = topic_size(bootstrap, settings.topic("deadletter"))
+            dead = len(read_topic(bootstrap, settings.topic("deadletter")))
             sent = sum(published[t] for t in ACTIVITY_TOPICS)
+            valid = sent - dead
             labels = read_topic(bootstrap, settings.topic("labels"))
             sources = Counter(json.loads(r.value)["source"] for r in labels)
-            served = topic_size(bootstrap, settings.topic("recommendations"))
+            served = len(read_topic(bootstrap, settings.topic("recommendations")))
             _say("done")
             print(f"    published {sent} activity records; {valid} valid, {dead} dead-lettered")
             print(
@@ -113,7 +113,6 @@ def run_demo(args: argparse.Namespace) -> None:
             print(f"    {served} recommendation records written; the most active members:")
             show_lists(worker, world, SHOWN_MEMBERS)
             url = f"http://127.0.0.1:{settings.web_port}"
-            print(f"    query: curl '{url}/recommendations/<member_id>?channel=feed&limit=10'")
             print(f"    metrics: {url}/metrics")
             if not args.exit:
                 _say("serving; Ctrl-C stops the worker and the broker")
