@@ -17,7 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.metrics import roc_curve
 
+from evaluation.protocol import RANDOM_SPLIT, SplitEvaluator
 from evaluation.run import EvalConfig, Evaluation, Evaluator, Log
+from evaluation.uniform import uniform_check
 
 PLOTS = ("roc.png", "auc_by_day.png", "calibration.png")
 
@@ -43,6 +45,15 @@ def variant_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             _num(m["ips"]["snips"], 5),
             str(m["n"]),
         ]
+        for m in metrics.values()
+    ]
+    return head, rows
+
+
+def split_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["variant", "AUC", "log-loss", "ECE", "n", "positives"]
+    rows = [
+        [m["title"], *(_num(m[name]) for name in ("auc", "logloss", "ece", "n", "positives"))]
         for m in metrics.values()
     ]
     return head, rows
@@ -87,6 +98,31 @@ def recovery_rows(recovery: dict[str, Any]) -> tuple[list[str], list[list[str]]]
     return head, rows
 
 
+def uniform_rows(checks: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """`evaluation.uniform` checks, one row per name (a campaign, a log)."""
+    head = ["uniform log", "truth (its CTR)", "clicks", "IPW", "SNIPW", "IPW error"]
+    head += ["SNIPW error", "clipped", "ESS"]
+    rows = [
+        [
+            name,
+            _num(c["truth"], 5),
+            str(c["truth_clicks"]),
+            _num(c["ipw"], 5),
+            _num(c["snipw"], 5),
+            _percent(c["ipw_rel_error"]),
+            _percent(c["snipw_rel_error"]),
+            str(c["clipped"]),
+            f"{c['ess']:.0f}",
+        ]
+        for name, c in checks.items()
+    ]
+    return head, rows
+
+
+def _percent(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
 def markdown(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
@@ -100,14 +136,23 @@ def html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{cells}</tr>{body}</table>"
 
 
+def is_random_split(ev: Evaluation) -> bool:
+    return ev.report["config"].get("protocol") == RANDOM_SPLIT
+
+
 def tables(ev: Evaluation) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
-    out = [
+    if is_random_split(ev):
+        return [("Variants on the held-out labels", split_rows(ev.metrics))]
+    out: list[tuple[str, tuple[list[str], list[list[str]]]]] = [
         ("Variants on the test days", variant_rows(ev.metrics)),
         ("AUC per channel", channel_rows(ev.metrics)),
         ("Autoplay label rules (full GLMix batch)", rule_rows(ev.report["rules"])),
     ]
     if ev.report.get("recovery"):
         out.append(("Planted member effects recovered", recovery_rows(ev.report["recovery"])))
+    if ev.report.get("uniform_check"):
+        title = "The uniform policy's value from this log, against the uniform policy's own log"
+        out.append((title, uniform_rows(ev.report["uniform_check"])))
     return out
 
 
@@ -117,7 +162,8 @@ def _plots(ev: Evaluation, out: Path) -> None:
         fpr, tpr, _ = roc_curve(ev.y, logits)
         ax.plot(fpr, tpr, label=f"{name} ({ev.metrics[name]['auc']:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    _save(fig, ax, out / "roc.png", "false positive rate", "true positive rate", "ROC (test days)")
+    title = "ROC (held-out labels)" if is_random_split(ev) else "ROC (test days)"
+    _save(fig, ax, out / "roc.png", "false positive rate", "true positive rate", title)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, m in ev.metrics.items():
@@ -151,26 +197,52 @@ def _save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -
     plt.close(fig)
 
 
+def caveats(ev: Evaluation) -> list[str]:
+    """Sentences on what the figures cannot say."""
+    out = []
+    for name, c in (ev.report.get("uniform_check") or {}).items():
+        out.append(
+            f"Against {name}: standard errors are ±{c['truth_se']:.5f} on the truth and "
+            f"±{c['ipw_se']:.5f} on IPW, from {c['clicks']} logged clicks; a log this small "
+            "cannot rank deterministic policies (such a target keeps only the few logged "
+            "rows it agrees with), nor the variants' IPS values above."
+        )
+    return out
+
+
+def introduction(ev: Evaluation) -> str:
+    """One sentence on the log and the protocol."""
+    log, config = ev.report["log"], ev.report["config"]
+    trained = (
+        f"batch models trained on a random {1 - config['test_fraction']:.0%} of the labels "
+        f"(seed {config['seed']}), {log['test_labels']:,} held out"
+        if is_random_split(ev)
+        else f"batch models trained on days 1-{log['train_days']}, "
+        f"{log['test_labels']:,} test labels"
+    )
+    return (
+        f"{log['events']:,} events, {log['members']:,} members, {log['courses']:,} courses, "
+        f"{log['days']} days; {trained} ({log['test_positives']:,} positive); "
+        f"rule {config['rule']}."
+    )
+
+
 def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
     """Write every report file into `out_dir` (created if missing); returns it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, obj in (("metrics.json", ev.metrics), ("report.json", ev.report)):
         (out / name).write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    log = ev.report["log"]
-    intro = (
-        f"{log['events']:,} events, {log['members']:,} members, {log['courses']:,} courses, "
-        f"{log['days']} days; batch models trained on days 1-{log['train_days']}, "
-        f"{log['test_labels']:,} test labels ({log['test_positives']:,} positive); "
-        f"rule {ev.report['config']['rule']}."
-    )
+    intro = introduction(ev)
     md = ["# Replay evaluation", "", intro]
     for title, (head, rows) in tables(ev):
         md += ["", f"## {title}", "", markdown(head, rows)]
+    md += [line for c in caveats(ev) for line in ("", c)]
     (out / "report.md").write_text("\n".join(md) + "\n")
     _plots(ev, out)
     body = [f"<h1>Replay evaluation</h1><p>{html.escape(intro)}</p>"]
     body += [f"<h2>{html.escape(t)}</h2>{html_table(*rows)}" for t, rows in tables(ev)]
+    body += [f"<p>{html.escape(c)}</p>" for c in caveats(ev)]
     body += [f'<h2>{p[:-4].replace("_", " ")}</h2><img src="{p}">' for p in PLOTS]
     body += [
         '<p><a href="metrics.json">metrics.json</a> · <a href="report.json">report.json</a></p>'
@@ -182,19 +254,28 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
 
 
 def run_evaluate_cli(
-    log_dir: str | Path, out_dir: str | Path, config: EvalConfig, progress: bool = True
+    log_dir: str | Path,
+    out_dir: str | Path,
+    config: EvalConfig,
+    progress: bool = True,
+    uniform_log: str | Path | None = None,
 ) -> dict[str, Any]:
     """`nearline evaluate DIR --out REPORT_DIR`: evaluate, write the report, and return a
     summary (AUC per variant, events/s and seconds per stage, reading and the report
-    included)."""
+    included). With `uniform_log`, a log the uniform random policy wrote on the same
+    items and days, the report checks the off-policy estimators against its click rate."""
     started = time.perf_counter()
     log = Log.read(log_dir)
     gc.freeze()  # the log lives as long as the run: the collector need not walk it again
     try:
         read = time.perf_counter() - started
-        ev = Evaluator(log, config, progress).run()
+        evaluator = SplitEvaluator if config.protocol == RANDOM_SPLIT else Evaluator
+        ev = evaluator(log, config, progress).run()
     finally:
         gc.unfreeze()
+    if uniform_log is not None:
+        check = uniform_check(log, Log.read(uniform_log), config.clip)
+        ev.report["uniform_check"] = {Path(uniform_log).name: check}
     evaluated = time.perf_counter()
     write_report(ev, out_dir)
     seconds = time.perf_counter() - started

@@ -88,6 +88,14 @@ class EvalConfig:
     l2: float = L2_RANDOM_EFFECT
     half_life_days: float = 60.0
     jobs: int = 1  # processes for the other rules (forked; the figures do not change)
+    protocol: str = "progressive"  # or "random-split" (evaluation.protocol)
+    test_fraction: float = 0.2  # random split: share of labels held out
+    seed: int = 0  # random split: which labels
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """The batch trainer's hyper-parameters."""
+        return {"min_examples": self.min_examples, "l2_member": self.l2, "l2_course": self.l2}
 
 
 @dataclass
@@ -174,11 +182,7 @@ class Evaluator:
                 f"got {self.train_days}"
             )
         self.split_ms = (self.day0 + self.train_days) * DAY_MS
-        self.hyper = {
-            "min_examples": config.min_examples,
-            "l2_member": config.l2,
-            "l2_course": config.l2,
-        }
+        self.hyper = config.hyper
         self.timings: Counter[str] = Counter()
 
     def _known(self, labels: list[Label]) -> list[Label]:

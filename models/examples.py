@@ -7,7 +7,7 @@ the near-line updater sees, so a model trained here is trained on serving-time f
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -208,10 +208,15 @@ _GATHERED = 10  # values gathered per label by `build_examples`, in the order un
 
 
 def build_examples(
-    labels: Iterable[Label], state: FeatureState, progress: bool = False
+    labels: Iterable[Label],
+    state: FeatureState,
+    progress: bool = False,
+    learns: Callable[[Label], bool] | None = None,
 ) -> tuple[Examples, int]:
     """Replay `labels` in time order through `state`; returns the examples and the number
-    of labels skipped because their course is not in the catalog.
+    of labels skipped because their course is not in the catalog. Every label is
+    featurised; only those `learns` accepts (default: all) are counted into the state, so
+    held-out labels can be featurised from the others' history without entering it.
 
     The replay only gathers what each label's member side reads from the state before
     the label is counted (history, popularity); the rows are built afterwards in one
@@ -241,7 +246,8 @@ def build_examples(
                 float(catalog.log_impressions[row]),
             )
         )
-        state.learn(label)
+        if learns is None or learns(label):
+            state.learn(label)
     member_ids = list(member_rows)
     profiles = [state.profile(m) for m in member_ids]
     cols = list(zip(*gathered, strict=True)) or [()] * _GATHERED

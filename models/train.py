@@ -211,13 +211,25 @@ def train_from_labels(
     """Featurise labels by replaying them through the near-line feature state, then train."""
     courses = list(courses)
     spec = FeatureSpec.for_courses(courses) if spec is None else spec
-    state = FeatureState(
-        Catalog(spec, courses), {m.member_id: Profile.of(spec, m) for m in members}
-    )
-    ex, skipped = build_examples(labels, state, progress=progress)
+    ex, skipped = featurise(labels, courses, members, spec, progress=progress)
     model = train(ex, spec, **hyperparameters)
     model.meta["data"]["skipped_unknown_course"] = skipped
     return model
+
+
+def featurise(
+    labels: Iterable[Label],
+    courses: Iterable[Course],
+    members: Iterable[Member],
+    spec: FeatureSpec,
+    progress: bool = False,
+) -> tuple[Examples, int]:
+    """Examples of `labels` replayed through a fresh feature state of this catalog and
+    these profiles, and the number skipped for a course not in the catalog."""
+    state = FeatureState(
+        Catalog(spec, courses), {m.member_id: Profile.of(spec, m) for m in members}
+    )
+    return build_examples(labels, state, progress=progress)
 
 
 def settled(labels: Iterable[Label], window_ms: int) -> list[Label]:

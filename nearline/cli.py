@@ -10,12 +10,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from nearline.broker import BrokerError, LocalBroker, cache_dir
 from nearline.config import Settings
 from nearline.runtime import exit_on_sigterm, single_threaded_blas
+from nearline.snapshot import SnapshotError
+from replay.wheel import WheelError
+
+if TYPE_CHECKING:
+    from models.trainer import Refitter
 
 EXIT_USER_ERROR = 2
 
@@ -42,6 +48,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -102,6 +115,15 @@ def cmd_labels(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from models.train import run_train_cli
 
+    if args.labels is None:
+        from nearline.trainer import refit_from_topics, summary
+
+        print(summary(refit_from_topics(_settings(args), _refitter(args), not args.quiet)))
+        return
+    if args.bootstrap or args.days:
+        raise UserError("give a labels file or --bootstrap (with --days), not both")
+    if args.log is None:
+        raise UserError("training from a labels file needs --log (the log with the catalog)")
     if not args.labels.is_file():
         raise UserError(f"no such labels file: {args.labels}")
     window_ms = int(args.window_h * 3_600_000)
@@ -111,7 +133,48 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(" ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list)))
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    from replay.movielens import import_movielens
+    from replay.obd import import_obd
+
+    progress = not args.quiet
+    if args.dataset == "movielens":
+        counts = import_movielens(args.out, progress=progress)
+    else:
+        counts = import_obd(args.out, args.policy, args.campaign, progress=progress)
+    print(" ".join(f"{kind}={n}" for kind, n in counts.items()), f"-> {args.out}")
+
+
+def cmd_trainer(args: argparse.Namespace) -> None:
+    from nearline.trainer import run_trainer
+
+    run_trainer(_settings(args), _refitter(args), args.every)
+
+
+def _refitter(args: argparse.Namespace) -> Refitter:
+    from models.trainer import ModelFolder, Refitter
+
+    return Refitter(
+        ModelFolder(args.out if args.command == "train" else args.model_dir),
+        window_ms=int(args.window_h * 3_600_000),
+        days=args.days,
+        keep=getattr(args, "keep", None),
+        max_auc_drop=getattr(args, "max_auc_drop", None),
+        progress=not args.quiet,
+    )
+
+
+def _duration(text: str) -> float:
+    from models.trainer import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from evaluation.protocol import PROTOCOLS
     from evaluation.report import run_evaluate_cli
     from evaluation.run import PAPER_RULES, EvalConfig
     from evaluation.variants import select
@@ -123,10 +186,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         train_days=args.train_days,
         k=args.k,
         jobs=args.jobs,
+        protocol=args.protocol,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
     )
+    if args.protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {args.protocol!r}: choose from {', '.join(PROTOCOLS)}")
     for rule in config.rules:
         Rule.parse(rule)  # a bad rule fails before the log is read
-    summary = run_evaluate_cli(args.dir, args.out, config, progress=not args.quiet)
+    summary = run_evaluate_cli(
+        args.dir, args.out, config, progress=not args.quiet, uniform_log=args.uniform_log
+    )
     print(" ".join(f"{name}={auc:.4f}" for name, auc in summary["auc"].items() if auc))
     print(
         f"{summary['events']} events in {summary['seconds']:.1f} s "
@@ -168,6 +238,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _kafka_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", help="host:port of Kafka (default $KAFKA_BOOTSTRAP_SERVERS)")
     p.add_argument("--topic-prefix", help="prefix of every topic name")
+
+
+def _refit_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", type=_positive_int, help="learn only the newest N days (topics)")
+    p.add_argument(
+        "--window-h", type=_positive_float, default=24.0, help="the labels' attribution window"
+    )
 
 
 def _world_flags(
@@ -216,15 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_labels)
 
-    p = sub.add_parser("train", help="batch-train a GLMix artifact from labels")
-    p.add_argument("labels", type=Path, help="labels JSONL (from `nearline labels`)")
-    p.add_argument("--log", type=_existing_dir, required=True, help="log with the catalog")
-    p.add_argument("--out", type=Path, required=True, help="artifact directory to write")
-    p.add_argument(
-        "--window-h", type=_positive_float, default=24.0, help="the labels' attribution window"
-    )
+    p = sub.add_parser("train", help="batch-train a GLMix from a labels file or the topics")
+    p.add_argument("labels", type=Path, nargs="?", help="labels JSONL (default: the topics)")
+    p.add_argument("--log", type=_existing_dir, help="log with the catalog (labels file)")
+    p.add_argument("--out", type=Path, required=True, help="artifact (file) or model folder")
+    _kafka_flags(p)
+    _refit_flags(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("trainer", help="refit from the topics on a schedule, gated by AUC")
+    _kafka_flags(p)
+    p.add_argument("--model-dir", type=Path, required=True, help="folder of model versions")
+    p.add_argument("--every", type=_duration, default=86400.0, help="e.g. 24h, 30m, 2s")
+    p.add_argument("--keep", type=_positive_int, default=5, help="versions to keep")
+    p.add_argument("--max-auc-drop", type=float, default=0.02, help="refuse a model worse by more")
+    _refit_flags(p)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_trainer)
 
     p = sub.add_parser("evaluate", help="replay a log offline through the worker's core")
     p.add_argument("dir", type=_existing_dir)
@@ -244,8 +330,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         help="processes for the other rules' comparisons (default: one per core)",
     )
+    p.add_argument(
+        "--protocol",
+        default="progressive",
+        help="progressive: train on the first days, score later ones (default); "
+        "random-split: hold out a random share of the labels",
+    )
+    p.add_argument(
+        "--test-fraction", type=_fraction, default=0.2, help="random split: share held out"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random split: which labels")
+    p.add_argument(
+        "--uniform-log",
+        type=_existing_dir,
+        help="a log of the uniform random policy on the same items and days: the report "
+        "checks the off-policy estimates of its value against its click rate",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("import", help="write a public data set in the log format")
+    p.add_argument("dataset", choices=["movielens", "obd"], help="MovieLens-100k or OBD")
+    p.add_argument("out", type=Path, help="log directory to write")
+    p.add_argument("--policy", default="bts", help="OBD logging policy: bts or random")
+    p.add_argument("--campaign", default="all", help="OBD campaign: all, men or women")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("worker", help="run a Faust worker")
     _kafka_flags(p)
@@ -267,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
 USER_ERRORS: tuple[type[Exception], ...] = (
     UserError,
     BrokerError,
+    WheelError,
+    SnapshotError,
     ValueError,
     FileNotFoundError,
     NotADirectoryError,

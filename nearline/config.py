@@ -8,6 +8,7 @@ from pathlib import Path
 
 from labels import Labeller
 from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS
+from scoring.cohort_skills import CohortSkillTable
 
 WATCH_VIEWS = "watch-views"  # internal: accepted autoplays, by course_id and by global partial
 WATCH_STATS = "watch-stats"  # internal: video and partial global statistics (every worker)
@@ -75,6 +76,8 @@ class Settings:
     treatments: str = ""  # JSON {channel: {variant: share}}; default: glmix everywhere
     top_k: int = 20
     rescore_ms: float = 100.0  # members changed since the last rescore: scored at most this often
+    profile_skill_weight: float = 1.0  # δ1 of eq. 1: a member's own skills ...
+    cohort_skill_weight: float = 0.5  # δ2: ... blended with their title/industry cohorts'
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -108,6 +111,10 @@ class Settings:
             lateness_ms=int(self.lateness_s * 1000),
             min_views=self.min_views,
         )
+
+    def cohort_skill_table(self) -> CohortSkillTable:
+        """An empty table of cohort skills blending with these settings' δ1 and δ2."""
+        return CohortSkillTable(self.profile_skill_weight, self.cohort_skill_weight)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

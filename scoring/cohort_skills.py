@@ -1,0 +1,185 @@
+"""Skills of a member's cohort (paper §3, eq. 1): f = δ1·f_profile + δ2·f_title,industry.
+
+A profile lists few skills, or none; members who share a job title, or an industry, tend
+to share skills, so a member's effective skills blend their own with their cohorts'. A
+cohort's skills are the mean profile of its members, learned near-line from the `members`
+topic: a changed profile takes its old skills out of its old cohorts and puts the new
+ones in, so a cohort always equals the mean of its members' current profiles. Cohorts
+are the title and industry cohorts of `scoring.trending` (same normalised keys). The
+member's partition, which holds the old profile, emits the `SkillUpdate`s; the cohort's
+state (`CohortSkills`) applies them, as `Trends` does for engagements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.history import expect_version
+from schemas import Member
+from scoring.trending import cohorts_of
+
+_HEADER = struct.Struct("<BII")  # version, members, skills
+_ZERO = 1e-9  # a sum taken back to about 0 by removals is dropped
+
+
+@dataclass(frozen=True)
+class SkillUpdate:
+    """One profile's skills added to (`sign` 1) or taken out of (-1) one cohort."""
+
+    cohort: str
+    skills: dict[str, float]
+    sign: int
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SkillUpdate:
+        return cls(**json.loads(raw))
+
+
+def skill_updates(old: Member | None, new: Member | None) -> list[SkillUpdate]:
+    """What a profile change does to the cohorts: per cohort kind, nothing when the
+    cohort and skills are unchanged, else the old profile out and the new one in.
+
+    >>> a = Member(member_id="m1", skills={"sql": 1.0}, title="Analyst")
+    >>> [(u.cohort, u.sign) for u in skill_updates(None, a)]
+    [('title:analyst', 1)]
+    >>> b = a.model_copy(update={"skills": {"python": 1.0}})
+    >>> [(u.cohort, u.skills, u.sign) for u in skill_updates(a, b)]
+    [('title:analyst', {'sql': 1.0}, -1), ('title:analyst', {'python': 1.0}, 1)]
+    >>> skill_updates(b, b.model_copy(update={"seniority": 3}))
+    []
+    """
+    was_skills = {} if old is None else dict(old.skills)
+    now_skills = {} if new is None else dict(new.skills)
+    out = []
+    for was, now in zip(cohorts_of(old), cohorts_of(new), strict=True):
+        if was == now and was_skills == now_skills:
+            continue
+        if was is not None and was_skills:
+            out.append(SkillUpdate(was, was_skills, -1))
+        if now is not None and now_skills:
+            out.append(SkillUpdate(now, now_skills, 1))
+    return out
+
+
+@dataclass
+class CohortSkills:
+    """One cohort's summed skill weights over its members with skills, and their number.
+
+    >>> c = CohortSkills().apply(SkillUpdate("title:analyst", {"sql": 1.0}, 1))
+    >>> c = c.apply(SkillUpdate("title:analyst", {"sql": 0.5, "excel": 1.0}, 1))
+    >>> c.mean()
+    {'excel': 0.5, 'sql': 0.75}
+    >>> CohortSkills.from_bytes(c.to_bytes()) == c
+    True
+    """
+
+    skills: tuple[str, ...] = ()  # sorted
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64, per skill
+    members: int = 0
+    version: int = 1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CohortSkills) and self.to_bytes() == other.to_bytes()
+
+    def apply(self, update: SkillUpdate) -> CohortSkills:
+        """The state after one profile in or out (a new state; this one is unchanged)."""
+        sums = dict(zip(self.skills, self.sums.tolist(), strict=True))
+        for skill, w in update.skills.items():
+            sums[skill] = sums.get(skill, 0.0) + update.sign * w
+        kept = sorted(s for s, v in sums.items() if abs(v) > _ZERO)
+        members = max(self.members + update.sign, 0)
+        return CohortSkills(tuple(kept), np.array([sums[s] for s in kept]), members, self.version)
+
+    def mean(self) -> dict[str, float]:
+        """Mean weight per skill over the cohort's members (a missing skill counts 0)."""
+        if not self.members:
+            return {}
+        return dict(zip(self.skills, (self.sums / self.members).tolist(), strict=True))
+
+    def to_bytes(self) -> bytes:
+        names = [s.encode() for s in self.skills]
+        return b"".join(
+            [
+                _HEADER.pack(self.version, self.members, len(names)),
+                self.sums.astype(np.float64).tobytes(),
+                np.array([len(n) for n in names], np.uint16).tobytes(),
+                *names,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CohortSkills:
+        version, members, n = _HEADER.unpack_from(raw)
+        expect_version("CohortSkills", version)
+        at = _HEADER.size
+        sums = np.frombuffer(raw, np.float64, n, at).copy()
+        lengths = np.frombuffer(raw, np.uint16, n, at + 8 * n).tolist()
+        at += 10 * n
+        skills = []
+        for length in lengths:
+            skills.append(raw[at : at + length].decode())
+            at += length
+        return cls(tuple(skills), sums, members, version)
+
+
+class CohortSkillTable:
+    """Every cohort's skills in memory, fed profile by profile; and the skills a member
+    is scored with.
+
+    >>> table = CohortSkillTable()
+    >>> table.learn(None, Member(member_id="m1", skills={"sql": 1.0}, title="Analyst"))
+    >>> table.effective_skills(Member(member_id="m2", skills={}, title="analyst"))
+    {'sql': 1.0}
+    """
+
+    def __init__(self, profile_weight: float = 1.0, cohort_weight: float = 0.5):
+        self.profile_weight = profile_weight  # δ1
+        self.cohort_weight = cohort_weight  # δ2
+        self.cohorts: dict[str, CohortSkills] = {}
+
+    def apply(self, update: SkillUpdate) -> None:
+        self.cohorts[update.cohort] = self.cohorts.get(update.cohort, CohortSkills()).apply(update)
+
+    def learn(self, old: Member | None, new: Member | None) -> None:
+        """A member's profile changed from `old` (None: first seen) to `new` (None: gone)."""
+        for update in skill_updates(old, new):
+            self.apply(update)
+
+    def cohort_skills(self, member: Member) -> dict[str, float]:
+        """f_title,industry: the mean of the member's cohorts' skills, each unit-norm."""
+        parts = [
+            _unit(self.cohorts[c].mean())
+            for c in cohorts_of(member)
+            if c is not None and c in self.cohorts and self.cohorts[c].members
+        ]
+        return _unit(_sum(parts, [1.0 / len(parts)] * len(parts))) if parts else {}
+
+    def effective_skills(self, member: Member) -> dict[str, float]:
+        """δ1·f_profile + δ2·f_title,industry, both unit-norm (so the δ weigh directions);
+        a member without skills gets their cohorts' skills, one without cohorts their own."""
+        cohort = self.cohort_skills(member)
+        if not member.skills or not cohort:
+            return dict(member.skills) if member.skills else cohort
+        return _sum([_unit(member.skills), cohort], [self.profile_weight, self.cohort_weight])
+
+
+def _unit(skills: Mapping[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(w * w for w in skills.values()))
+    return {s: w / norm for s, w in skills.items()} if norm > 0 else {}
+
+
+def _sum(parts: list[dict[str, float]], weights: list[float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part, weight in zip(parts, weights, strict=True):
+        for s, w in part.items():
+            out[s] = out.get(s, 0.0) + weight * w
+    return dict(sorted(out.items()))

@@ -1,0 +1,98 @@
+"""Cohort skills: learned from profiles, corrected when a profile changes, blended."""
+
+from __future__ import annotations
+
+import pytest
+
+from nearline.config import Settings
+from schemas import Member
+from scoring.cohort_skills import CohortSkills, CohortSkillTable, SkillUpdate, skill_updates
+
+
+def member(mid: str, skills: dict[str, float], title: str | None = "Analyst", **kw) -> Member:
+    return Member(member_id=mid, skills=skills, title=title, **kw)
+
+
+def test_a_member_without_skills_gets_their_title_cohorts_skills():
+    table = CohortSkillTable()
+    table.learn(None, member("m1", {"sql": 1.0}))
+    table.learn(None, member("m2", {"sql": 1.0, "excel": 1.0}))
+    table.learn(None, member("m3", {"figma": 1.0}, title="Designer"))
+    skills = table.effective_skills(member("new", {}, title="  analyst "))
+    assert list(skills) == ["excel", "sql"] and skills["sql"] == pytest.approx(2 * skills["excel"])
+
+
+def test_a_changed_profile_takes_its_old_skills_out_of_its_old_cohort():
+    table = CohortSkillTable()
+    before = member("m1", {"sql": 1.0})
+    table.learn(None, before)
+    table.learn(None, member("m2", {"excel": 1.0}))
+    moved = member("m1", {"python": 1.0}, title="Engineer")
+    table.learn(before, moved)
+    assert table.cohorts["title:analyst"].mean() == {"excel": 1.0}
+    assert table.cohorts["title:engineer"].mean() == {"python": 1.0}
+    table.learn(moved, None)  # a deleted profile leaves no trace
+    assert (
+        table.cohorts["title:engineer"].mean() == {}
+        and table.cohorts["title:engineer"].skills == ()
+    )
+
+
+def test_learning_in_any_order_of_members_gives_the_same_cohort():
+    profiles = [member(f"m{i}", {f"s{i % 3}": 0.5 + i / 10, "sql": 1.0}) for i in range(6)]
+    a, b = CohortSkillTable(), CohortSkillTable()
+    for p in profiles:
+        a.learn(None, p)
+    for p in reversed(profiles):
+        b.learn(None, p)
+    assert a.cohorts["title:analyst"].mean() == pytest.approx(b.cohorts["title:analyst"].mean())
+
+
+def test_blend_weighs_profile_and_cohort_by_the_deltas():
+    table = CohortSkillTable(profile_weight=1.0, cohort_weight=0.25)
+    table.learn(None, member("m1", {"sql": 1.0}, industry="Finance"))
+    skills = table.effective_skills(member("m2", {"python": 1.0}, industry="finance"))
+    assert skills == {"python": 1.0, "sql": pytest.approx(0.25)}
+    alone = CohortSkillTable().effective_skills(member("m3", {"go": 2.0}, title=None))
+    assert alone == {"go": 2.0}, "no cohort: the profile's own skills"
+
+
+def test_title_and_industry_cohorts_count_alike():
+    table = CohortSkillTable()
+    table.learn(None, member("m1", {"sql": 1.0}, title="Analyst"))
+    table.learn(None, member("m2", {"excel": 1.0}, title=None, industry="Finance"))
+    skills = table.effective_skills(member("m3", {}, title="analyst", industry="finance"))
+    assert skills == {"excel": pytest.approx(0.5**0.5), "sql": pytest.approx(0.5**0.5)}
+
+
+def test_unchanged_cohort_and_skills_send_nothing():
+    a = member("m1", {"sql": 1.0}, industry="Tech")
+    assert skill_updates(a, a.model_copy(update={"seniority": 4})) == []
+    retitled = a.model_copy(update={"title": "Engineer"})
+    assert [(u.cohort, u.sign) for u in skill_updates(a, retitled)] == [
+        ("title:analyst", -1),
+        ("title:engineer", 1),
+    ]
+
+
+def test_state_and_updates_round_trip_through_bytes():
+    c = CohortSkills()
+    for u in skill_updates(None, member("m1", {"sql": 0.3, "données": 1.0, "c++": 0.7})):
+        c = c.apply(u)
+    assert CohortSkills.from_bytes(c.to_bytes()) == c and c.members == 1
+    assert CohortSkills.from_bytes(c.to_bytes()).mean() == c.mean()
+    u = SkillUpdate("industry:tech", {"sql": 0.5}, -1)
+    assert SkillUpdate.from_json(u.to_json()) == u
+
+
+def test_another_state_version_is_refused():
+    raw = bytearray(CohortSkills().to_bytes())
+    raw[0] = 9
+    with pytest.raises(ValueError, match="CohortSkills version 9 is not supported"):
+        CohortSkills.from_bytes(bytes(raw))
+
+
+def test_the_deltas_come_from_the_settings():
+    env = {"NEARLINE_PROFILE_SKILL_WEIGHT": "0.8", "NEARLINE_COHORT_SKILL_WEIGHT": "0.2"}
+    table = Settings.from_env(env).cohort_skill_table()
+    assert (table.profile_weight, table.cohort_weight) == (0.8, 0.2)
