@@ -22,7 +22,7 @@ from models.history import DAY_MS
 from models.train import train_from_labels
 from nearline.broker import any_broker
 from nearline.config import Settings
-from nearline.supervise import Worker, running_worker, wait_until
+from nearline.supervise import Worker, running_worker, settled, wait_until
 from nearline.topics import group_caught_up, read_topic
 from replay.logs import read_courses, read_events, read_members
 from replay.publish import publish_log
@@ -97,6 +97,7 @@ def run_demo(args: argparse.Namespace) -> None:
                 "the worker to catch up",
                 interval_s=1.0,
             )
+            wait_until(settled(worker), 120, "the worker's last rescores", interval_s=0.5)
             dead = len(read_topic(bootstrap, settings.topic("deadletter")))
             sent = sum(published[t] for t in ACTIVITY_TOPICS)
             valid = sent - dead

@@ -54,14 +54,19 @@ class TopicLists:
             isolation_level="read_committed",
         )
         topic = settings.topic("recommendations")
-        self.consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+        self.partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        self.consumer.assign(self.partitions)
         self.consumer.seek_to_beginning()
         self.latest: dict[str, bytes] = {}
 
     def get(self, member_id: str) -> Recommendations | None:
-        """The member's newest record once everything written so far is read."""
-        while batches := self.consumer.poll(timeout_ms=50, max_records=10_000):
-            for records in batches.values():
+        """The member's newest record once everything committed so far is read."""
+        ends = self.consumer.end_offsets(self.partitions)
+        deadline = time.monotonic() + 30
+        while any(self.consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("could not read the recommendations topic to its end")
+            for records in self.consumer.poll(timeout_ms=50, max_records=10_000).values():
                 self.latest.update((r.key.decode(), r.value) for r in records)
         raw = self.latest.get(member_id)
         return None if raw is None else Recommendations.model_validate_json(raw)
