@@ -142,6 +142,7 @@ class Worker:
             # murmur2, as every producer here: keyed outputs are co-partitioned with input
             producer_extra_config={"partitioner": "murmur2_random", "linger.ms": 5},
             on_message_processed=self._processed,
+            broker_availability_timeout=0,  # a broker away is waited for, never fatal
         )
         self.topics = {name: self._topic(name) for name in self._names()}
         self._build()
