@@ -395,7 +395,10 @@ class Worker:
             self.seeded.add(partition)
         for key in sorted(members):
             other = state_of_key(state, key)
-            labels_of = MemberLabelState.from_bytes(other.get_bytes(LABEL_STATE))
+            raw = other.get_bytes(LABEL_STATE)
+            if raw is None:
+                continue
+            labels_of = MemberLabelState.from_bytes(raw)
             labels = self.labeller.advance(labels_of, watermark, videos, everyone)
             other.set_bytes(LABEL_STATE, labels_of.to_bytes())
             self._remember(partition, key, labels_of)
@@ -427,6 +430,7 @@ class Worker:
                 "first change of a member -> their new list produced",
             )
         cost = time.perf_counter() - start
+        log.info("rescored %d members in %.3f s", len(batch), cost)
         self.metrics.observe(
             "rescore_seconds", cost / max(len(batch), 1), "time to rescore one member"
         )
@@ -505,6 +509,7 @@ class Worker:
 
     def _forget(self, partition: int) -> None:
         """A partition left: its new owner has the say on its members now."""
+        log.info("partition %d left this worker", partition)
         self.clocks.forget(partition)
         self.open.pop(partition, None)
         self.seeded.discard(partition)
@@ -521,12 +526,13 @@ class Worker:
     def course(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
         if self.served.recommender is None:
             return []
-        self._follow([])
+        outs: list[Out] = []
+        self._follow(outs)  # the model's course half reads the catalog
         raw = state.get_bytes(VALUE)
         course = CourseState.from_bytes(raw) if raw else CourseState()
         course = self.served.learner.learn_course(course, CourseUpdate.from_json(value))
         state.set_bytes(VALUE, course.to_bytes())
-        return [Out(COURSE_EFFECTS, key, course.to_bytes())]
+        return [*outs, Out(COURSE_EFFECTS, key, course.to_bytes())]
 
     def cohort(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
         raw = state.get_bytes(VALUE)
