@@ -32,6 +32,7 @@ from tests.streams.replayed import Replay, finish, label_settings, processed
 
 
 def one_run(bootstrap: str, world: Path, work: Path, share: float, empty: bool) -> dict:
+    work.mkdir(parents=True)
     settings = replace(label_settings(bootstrap, work), autoplay_rule="fraction:0.5")
     events = sum(1 for _ in read_events(world))
     with running_worker(settings, work / "killed.log") as worker:
