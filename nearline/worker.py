@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from models.glmix import GLMixModel, newest_artifact
 from nearline.config import Settings
 from nearline.topics import ensure_topics
@@ -11,6 +13,9 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     check_serving(settings)
     ensure_topics(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=loglevel.upper(), format="[%(asctime)s] [%(levelname)s] [%(name)s] : %(message)s"
+    )
     from streams.worker import Worker
 
     Worker(settings, loglevel=loglevel).run()

@@ -29,8 +29,8 @@ class Debouncer(Generic[K, V]):
     >>> d.due(now_ms=1010), len(d)
     (True, 1)
     >>> batch = d.take()
-    >>> batch
-    {'m1': ('state-b', 1000)}
+    >>> batch, len(d)  # taken, not done: still pending
+    ({'m1': ('state-b', 1000)}, 1)
     >>> d.done(now_ms=1310, cost_ms=300)  # a slow rescore: wait 3 x 300 ms
     >>> d.mark("m2", "s", now_ms=1400); d.due(now_ms=1400), d.due(now_ms=2210)
     (False, True)
@@ -44,9 +44,11 @@ class Debouncer(Generic[K, V]):
         self.wait_ms = period_ms  # from the end of the last rescore to the next
         self.last_ms = float("-inf")  # when the last rescore ended
         self.changed: dict[K, tuple[V, float]] = {}  # key -> (latest value, first change)
+        self.scoring = 0  # keys taken and not done yet
 
     def __len__(self) -> int:
-        return len(self.changed)
+        """Keys waiting for a rescore or in the one running."""
+        return len(self.changed) + self.scoring
 
     def mark(self, key: K, value: V, now_ms: float) -> None:
         """`key` changed; `value` is what to score it from (the latest replaces older)."""
@@ -64,9 +66,11 @@ class Debouncer(Generic[K, V]):
     def take(self) -> dict[K, tuple[V, float]]:
         """Every changed key with its latest value and first change time, oldest first."""
         batch, self.changed = self.changed, {}
+        self.scoring = len(batch)
         return batch
 
     def done(self, now_ms: float, cost_ms: float) -> None:
         """The rescore of the last batch ended at `now_ms` after `cost_ms`."""
+        self.scoring = 0
         self.last_ms = now_ms
         self.wait_ms = max(self.period_ms, self.widen * cost_ms)

@@ -239,7 +239,7 @@ class Worker:
                 len(self.served.lists),
                 "members with a list written by this worker",
             ),
-            "rescores_pending": (len(self.debounce), "members waiting for a rescore"),
+            "rescores_pending": (len(self.debounce), "members waiting for or in a rescore"),
         }
         return self.metrics.render(gauges)
 

@@ -45,6 +45,8 @@ def test_the_latest_value_and_the_first_change_are_kept():
     d.mark("a", "new", now_ms=9)
     d.forget(lambda key: key == "gone")
     assert d.take() == {"a": ("new", 5)}
+    assert len(d) == 1  # pending until the rescore is done: nothing looks settled early
+    d.done(now_ms=6, cost_ms=1)
     d.mark("gone", "x", now_ms=10)
     d.forget(lambda key: key == "gone")
     assert len(d) == 0
