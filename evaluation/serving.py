@@ -1,4 +1,4 @@
-"""Variants as the worker serves them: candidates from `scoring.candidates.generate`,
+"""Variants as the worker serves them: candidates from `scoring.candidates.generate_many`,
 features as `member_course_features` gives them (`FeatureState.grid`: many members at
 once), logits from `glmix_logits_by_member` with the scorer's course coefficients. Used for top-k
 lists and for the target policy of the off-policy estimate, both at the start of a day
@@ -16,7 +16,8 @@ from models.examples import FeatureState
 from models.glmix import GLMixModel
 from models.online import OnlineGLMix
 from models.scorer import Scorer, glmix_logits_by_member
-from scoring.candidates import Signals, generate
+from scoring.candidates import Signals, generate_many
+from scoring.sources import SourceLists
 
 
 @dataclass
@@ -98,9 +99,11 @@ def top_lists(
     members, ids = list(signals), state.catalog.ids
     out: dict[str, list[list[str]]] = {name: [] for name in served}
     step = block_size(len(ids))
+    lists = SourceLists()
     for first in range(0, len(members), step):
         part = members[first : first + step]
-        rows = [generate(state.catalog, signals[m], ts).rows for m in part]
+        found = generate_many(state.catalog, lists, [signals[m] for m in part], [ts] * len(part))
+        rows = [c.rows for c in found]
         z, at = logits(served, state, part, rows, [ts] * len(part))
         sizes = [len(r) for r in rows]
         ends = np.cumsum(sizes)

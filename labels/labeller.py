@@ -6,9 +6,13 @@ Semantics, per member (the state is one `MemberLabelState`):
   of their newest event time, minus lateness), passed to `step`; without one, the
   member's own newest event time minus lateness. `advance` raises it further (the
   daily sweep, a tick, the end of an offline log). It never decreases.
-- An event with ts < W is late: rejected with a reason, never used. An event whose
-  (kind, event_id) was accepted before is a duplicate: dropped, whatever its lateness,
-  as long as that id is still remembered (ts >= W - window); older ones are late anyway.
+- An event with ts < W is late: rejected with a reason, never used, whatever its kind
+  (dismissals included) and whether or not the member has state yet: W is the higher of
+  the member's watermark and the stream's. An event whose (kind, event_id) was accepted
+  before is a duplicate: dropped, whatever its lateness, as long as that id is still
+  remembered (ts >= the member's W - window); older ones are late anyway.
+- A dismissal is judged like any event (late, duplicate) but makes no label: the caller
+  applies an accepted one.
 - Accepted events wait in the state until ts < W, then are processed in the order
   (ts, impression < click < autoplay, event_id). Processing order therefore never depends
   on arrival order, which is what makes every label arrival-order invariant; the price
@@ -41,9 +45,9 @@ from dataclasses import dataclass, field
 from labels.rules import DEFAULT_RULE, Rule, Scope
 from labels.state import NEVER_MS, Event, MemberLabelState, event_hash
 from labels.watchtime import DAY_MS, WatchStats, day_of
-from schemas import Click, Impression, Label
+from schemas import Click, Dismissal, Impression, Label
 from schemas.labels import LabelSource
-from schemas.parse import trusted
+from schemas.parse import ErrorType, RecordError, trusted
 
 HOUR_MS = 3_600_000
 DEFAULT_MIN_VIEWS = 20
@@ -53,8 +57,14 @@ DEFAULT_MIN_VIEWS = 20
 class Reject:
     """An event the labeller could not use; the worker sends it to deadletter."""
 
-    event: Event
+    event: Event | Dismissal
     reason: str
+    error_type: ErrorType = "late"
+
+    @property
+    def error(self) -> RecordError:
+        """The reason as the error a dead letter carries (`DeadLetter.of`)."""
+        return RecordError(self.reason, self.error_type)
 
 
 @dataclass(slots=True)
@@ -112,7 +122,7 @@ class Labeller:
     def step(
         self,
         state: MemberLabelState,
-        event: Event,
+        event: Event | Dismissal,
         videos: Mapping[str, WatchStats],
         global_stats: WatchStats,
         watermark_ms: int | None = None,
@@ -120,19 +130,26 @@ class Labeller:
         """Take one event of the state's member; returns the labels it made final.
 
         `watermark_ms` is the stream's watermark; None means the member is its own
-        stream (its newest event time minus lateness)."""
+        stream (its newest event time minus lateness). A rejected event changes no state."""
         if state.member_id and state.member_id != event.member_id:
             raise ValueError(f"event of {event.member_id!r} given to {state.member_id!r}")
-        state.member_id = event.member_id
         key = event_hash(event)
         if state.seen_since(key, state.watermark_ms - self.window_ms):
             return Outcome(duplicate=True)
-        if event.ts < state.watermark_ms:
+        floor = state.watermark_ms
+        if watermark_ms is not None and watermark_ms > floor:
+            floor = watermark_ms
+        if event.ts < floor:
+            whose = "member's" if floor == state.watermark_ms else "stream's"
             reason = (
-                f"late {event.kind}: ts {event.ts} is before the member's watermark"
-                f" {state.watermark_ms} (event time - {self.lateness_ms} ms lateness)"
+                f"late {event.kind}: ts {event.ts} is before the {whose} watermark"
+                f" {floor} (event time - {self.lateness_ms} ms lateness)"
             )
             return Outcome(rejects=[Reject(event, reason)])
+        state.member_id = event.member_id
+        if isinstance(event, Dismissal):
+            state.remember(key, event.ts)
+            return Outcome()
         state.push(event, key)
         if watermark_ms is None:
             watermark_ms = event.ts - self.lateness_ms

@@ -56,14 +56,14 @@ class LogLabeller:
     def feed(self, event: AnyActivity) -> list[Label | Reject]:
         """Labels made final and rejects caused by one event of the log."""
         self.counts["events"] += 1
-        if isinstance(event, Dismissal):  # not labeller input
-            return []
-        new_day = self.clock.observe(event.kind, event.ts)
-        state = self.members.get(event.member_id)
-        if state is None:
-            state = self.members[event.member_id] = MemberLabelState()
+        # A dismissal is judged (late, duplicate) but is no source of the clock.
+        new_day = not isinstance(event, Dismissal) and self.clock.observe(event.kind, event.ts)
+        known = self.members.get(event.member_id)
+        state = MemberLabelState() if known is None else known
         wm = self.clock.watermark_ms
         out = self.labeller.step(state, event, self.videos, self.everyone, wm)
+        if known is None and state.member_id:  # kept once an event of it is accepted
+            self.members[event.member_id] = state
         if out.duplicate:
             self.counts["duplicates"] += 1
         elif isinstance(event, Autoplay) and out.accepted:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from labels.watchtime import WatchStats
-from schemas import Autoplay, Click, Impression
+from schemas import Autoplay, Click, Dismissal, Impression
 
 Event = Impression | Click | Autoplay
 # Processing order among equal timestamps: an impression before the click on it, and a
@@ -40,7 +40,7 @@ def order_key(event: Event) -> tuple[int, int, str]:
     return event.ts, _RANK[event.kind], event.event_id
 
 
-def event_hash(event: Event) -> int:
+def event_hash(event: Event | Dismissal) -> int:
     """Stable signed 64-bit hash of (kind, event_id); collisions are ~n**2 / 2**64."""
     digest = hashlib.blake2b(f"{event.kind}:{event.event_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
@@ -75,11 +75,14 @@ class MemberLabelState:
 
     def push(self, event: Event, key: int) -> None:
         """Remember an accepted event (`key`: its `event_hash`) until the watermark passes it."""
-        ts = event.ts
+        self.remember(key, event.ts)
+        heapq.heappush(self.buffer, (*order_key(event), event))
+
+    def remember(self, key: int, ts: int) -> None:
+        """Count the event with `event_hash` `key` as seen (duplicates of it are dropped)."""
         self.seen[key] = ts
         if ts < self._oldest_seen:
             self._oldest_seen = ts
-        heapq.heappush(self.buffer, (*order_key(event), event))
 
     def take_before(self, watermark_ms: int) -> list[Event]:
         """The buffered events with ts < watermark_ms, removed, in processing order."""

@@ -17,10 +17,11 @@ from models.catalog import Catalog
 from models.features import (
     Profile,
     Seen,
-    from_parts,
+    block_features,
     member_course_features,
-    shown_rows,
-    skill_cosines,
+    row_skill_cosines,
+    rows_features,
+    stacked,
 )
 from models.history import CourseStats, MemberHistory, count, decay, observe
 from models.spec import FeatureSpec
@@ -135,31 +136,11 @@ class FeatureState:
         self, member_ids: list[str], rows: list[np.ndarray], ts: list[int]
     ) -> tuple[np.ndarray, np.ndarray]:
         """x_mc of several members' candidates in one pass (member i: catalog `rows[i]` at
-        `ts[i]`), each block what `member_course_features` gives that member
-        alone; and the block of each row."""
-        catalog, spec = self.catalog, self.catalog.spec
-        which = np.repeat(np.arange(len(member_ids)), [len(r) for r in rows])
-        at = np.concatenate([np.zeros(0, np.intp), *rows])
-        histories = [self.history(m) for m in member_ids]
-        shown = [shown_rows(h, catalog.keys[r]) for h, r in zip(histories, rows, strict=True)]
-        times = np.array(ts, np.int64)[which]
-        seen = Seen.stacked(
-            _stack([h.category_counts for h in histories], np.float32, spec.n_categories),
-            np.array(
-                [
-                    decay(h.updated_at, t, spec.half_life_days)
-                    for h, t in zip(histories, ts, strict=True)
-                ]
-            ),
-            which,
-            catalog.category[at],
-            np.concatenate([np.zeros(0), *(s[0] for s in shown)]),
-            np.concatenate([np.zeros(0), *(s[1] for s in shown)]),
-            times,
-        )
+        `ts[i]`) and the block of each row (see `block_features`)."""
         profiles = [self.profile(m) for m in member_ids]
-        popularity = catalog.ctr_logit[at], catalog.log_impressions[at]
-        return _rows(catalog, at, profiles, which, seen, times, popularity), which
+        return block_features(
+            self.catalog, profiles, [self.history(m) for m in member_ids], rows, ts
+        )
 
     def snapshot(self) -> FeatureState:
         """The state as it stands, kept while learning goes on. Cheap: histories and
@@ -255,7 +236,7 @@ def build_examples(
     factor, imps, last, ctr_logit, log_impressions = (np.array(c, float) for c in cols[5:])
     n = len(rows)
     seen = Seen.stacked(
-        _stack(counts, np.float32, spec.n_categories),
+        stacked(counts, np.float32, spec.n_categories),
         factor,
         np.arange(n),
         catalog.category[rows],
@@ -263,7 +244,9 @@ def build_examples(
         last,
         ts,
     )
-    x_mc = _rows(catalog, rows, profiles, member, seen, ts, (ctr_logit, log_impressions))
+    skill_cos = row_skill_cosines(catalog, profiles, member, rows)
+    popularity = ctr_logit, log_impressions
+    x_mc = rows_features(catalog, rows, profiles, member, seen, ts, popularity, skill_cos)
     examples = Examples(
         x_mc,
         y.astype(float),
@@ -277,33 +260,3 @@ def build_examples(
         label_ts,
     )
     return examples, skipped
-
-
-def _stack(arrays: list[np.ndarray], dtype: type, width: int) -> np.ndarray:
-    return np.array(arrays, dtype).reshape(-1, width)
-
-
-def _rows(
-    catalog: Catalog,
-    rows: np.ndarray,
-    profiles: list[Profile],
-    which: np.ndarray,
-    seen: Seen,
-    ts: np.ndarray,
-    popularity: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """x_mc of catalog rows, row i for the member of `profiles[which[i]]`; popularity is
-    (ctr_logit, log_impressions) per row."""
-    pairs = _stack([p.skill_pair for p in profiles], float, catalog.spec.skill_buckets * 2)
-    seniority = np.array([np.nan if p.seniority is None else p.seniority for p in profiles])
-    return from_parts(
-        catalog,
-        rows,
-        skill_cosines(
-            catalog.skills[rows], pairs.reshape(-1, catalog.spec.skill_buckets, 2)[which]
-        ),
-        seniority[which],
-        seen,
-        ts,
-        *popularity,
-    )

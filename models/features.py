@@ -165,3 +165,79 @@ def from_parts(
     x[:, _INTERACT] = np.where(dow >= 5, long, 0.0)
     x[:, _INTERACT + 1] = np.where((hour < 8) | (hour >= 18), long, 0.0)
     return x
+
+
+def block_features(
+    catalog: Catalog,
+    profiles: list[Profile],
+    histories: list[MemberHistory],
+    rows: list[np.ndarray],
+    ts: list[int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """x_mc of several members' candidates in one pass (member i: catalog `rows[i]` at
+    `ts[i]`), each block what `member_course_features` gives that member alone; and the
+    member of each row."""
+    spec = catalog.spec
+    which = np.repeat(np.arange(len(profiles)), [len(r) for r in rows])
+    at = np.concatenate([np.zeros(0, np.intp), *rows])
+    shown = [shown_rows(h, catalog.keys[r]) for h, r in zip(histories, rows, strict=True)]
+    times = np.array(ts, np.int64)[which]
+    seen = Seen.stacked(
+        stacked([h.category_counts for h in histories], np.float32, spec.n_categories),
+        np.array(
+            [
+                decay(h.updated_at, t, spec.half_life_days)
+                for h, t in zip(histories, ts, strict=True)
+            ]
+        ),
+        which,
+        catalog.category[at],
+        np.concatenate([np.zeros(0), *(s[0] for s in shown)]),
+        np.concatenate([np.zeros(0), *(s[1] for s in shown)]),
+        times,
+    )
+    popularity = catalog.ctr_logit[at], catalog.log_impressions[at]
+    skill_cos = member_skill_cosines(catalog, profiles, which, at)
+    return rows_features(catalog, at, profiles, which, seen, times, popularity, skill_cos), which
+
+
+def stacked(arrays: list[np.ndarray], dtype: type, width: int) -> np.ndarray:
+    """Equal-width vectors as the rows of one matrix (an empty list: no rows)."""
+    return np.array(arrays, dtype).reshape(-1, width)
+
+
+def rows_features(
+    catalog: Catalog,
+    rows: np.ndarray,
+    profiles: list[Profile],
+    which: np.ndarray,
+    seen: Seen,
+    ts: np.ndarray,
+    popularity: tuple[np.ndarray, np.ndarray],
+    skill_cos: np.ndarray,
+) -> np.ndarray:
+    """x_mc of catalog rows, row i for the member of `profiles[which[i]]`; popularity is
+    (ctr_logit, log_impressions) per row, skill_cos the rows' (n, 2) skill cosines."""
+    seniority = np.array([np.nan if p.seniority is None else p.seniority for p in profiles])
+    return from_parts(catalog, rows, skill_cos, seniority[which], seen, ts, *popularity)
+
+
+def _pairs(catalog: Catalog, profiles: list[Profile]) -> np.ndarray:
+    k = catalog.spec.skill_buckets
+    return stacked([p.skill_pair for p in profiles], float, k * 2).reshape(-1, k, 2)
+
+
+def row_skill_cosines(
+    catalog: Catalog, profiles: list[Profile], which: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Skill cosines of catalog `rows`, row i for `profiles[which[i]]`: a small product
+    per row (for many members with a row or two each)."""
+    return skill_cosines(catalog.skills[rows], _pairs(catalog, profiles)[which])
+
+
+def member_skill_cosines(
+    catalog: Catalog, profiles: list[Profile], which: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """The same from one product of each member with the whole catalog, then a gather
+    (for a few members with many rows each: less work and memory than per row)."""
+    return np.matmul(catalog.skills, _pairs(catalog, profiles))[which, rows]

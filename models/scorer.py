@@ -113,6 +113,21 @@ class Scorer:
             profile.x_m,
         )
 
+    def block_logits(
+        self,
+        x_mc: np.ndarray,
+        rows: np.ndarray,
+        which: np.ndarray,
+        alphas: np.ndarray,
+        x_m: np.ndarray,
+    ) -> np.ndarray:
+        """Logits of several members' candidates: row i is catalog `rows[i]` for member
+        `which[i]` (of `alphas`, zeros for a member without alpha_m, and `x_m`), with
+        features `x_mc[i]` (see `glmix_logits_by_member`)."""
+        self._cover_catalog()
+        fixed = x_mc @ self.model.w + self.model.b
+        return glmix_logits_by_member(fixed, self.catalog.x_c, alphas, self.betas, x_m, rows, which)
+
     def predict_proba(
         self,
         profile: Profile,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,6 +28,9 @@ SCALA_VERSION = "2.13"
 SLF4J_VERSION = "1.7.36"
 RELOAD4J_VERSION = "1.2.25"
 READY_LINE = "Kafka Server started"
+DEFAULT_PORT = 9092
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_FREE_PORT = 20000  # free ports are drawn from here up to the ephemeral range
 CONTAINER_IMAGE = "apache/kafka:3.9.1"
 
 POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -72,10 +76,32 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NEARLINE_CACHE", Path.home() / ".cache" / "nearline"))
 
 
+def ephemeral_ports() -> range:
+    """The machine's ephemeral (client) port range. A server on a port inside it can be
+    taken over by a client: while the broker is down, a client reconnecting to
+    127.0.0.1:PORT may be given PORT itself as its source and connect to itself, and the
+    restarted broker cannot bind for minutes."""
+    try:
+        low, high = map(int, EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now on 127.0.0.1 and below the ephemeral range, so that no client's
+    source port ever takes it (brokers, workers and readers of the demo and tests)."""
+    ceiling = min(ephemeral_ports().start, 65536)
+    candidates = list(range(LOWEST_FREE_PORT, ceiling))
+    random.shuffle(candidates)
+    for port in candidates[:500]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise BrokerError(f"no free port on 127.0.0.1 in {LOWEST_FREE_PORT}..{ceiling - 1}")
 
 
 def _require(tool: str, why: str) -> str:
@@ -121,7 +147,7 @@ class LocalBroker:
     """
 
     home: Path
-    port: int = 9092
+    port: int = DEFAULT_PORT
     heap_mb: int = 512
 
     @property
@@ -221,11 +247,22 @@ class LocalBroker:
                 if READY_LINE.encode() in f.read():
                     return
             if proc.poll() is not None:
-                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-5:]
-                raise BrokerError(f"Kafka exited with {proc.returncode}: " + " | ".join(tail))
+                raise BrokerError(f"Kafka exited with {proc.returncode}: {self._failure(offset)}")
             time.sleep(0.2)
         self.stop()
         raise BrokerError(f"Kafka did not start within {timeout_s:.0f}s; see {self.log_file}")
+
+    def _failure(self, offset: int) -> str:
+        """The broker's own reason from this start's log (its first ERROR line and the
+        exception under it), not the shutdown lines that follow."""
+        with self.log_file.open("rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            if " ERROR " in line or " FATAL " in line:
+                cause = [x.strip() for x in lines[i + 1 : i + 4] if "Exception" in x]
+                return " | ".join([line.strip(), *cause[:1]])
+        return " | ".join(line.strip() for line in lines[-5:])
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM (controlled shutdown), SIGKILL after the timeout; False if not running."""

@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING
 
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-from nearline.broker import BrokerError, LocalBroker, cache_dir
+from nearline.broker import DEFAULT_PORT, BrokerError, LocalBroker, cache_dir, ephemeral_ports
 from nearline.config import Settings
 from nearline.runtime import exit_on_sigterm, single_threaded_blas
 from nearline.snapshot import SnapshotError
+from replay.publish import DELIVERY_TIMEOUT_S
 from replay.wheel import WheelError
 
 if TYPE_CHECKING:
     from models.trainer import Refitter
 
 EXIT_USER_ERROR = 2
+EXIT_UNDELIVERED = 3  # replay: some records were not acknowledged by the broker
 
 
 class UserError(Exception):
@@ -68,6 +70,12 @@ def _existing_dir(text: str) -> Path:
 def cmd_kafka(args: argparse.Namespace) -> None:
     broker = LocalBroker(args.dir or cache_dir() / f"broker-{args.port}", port=args.port)
     if args.action == "start":
+        if args.port in (ports := ephemeral_ports()):
+            print(
+                f"nearline kafka: warning: port {args.port} is in the ephemeral range "
+                f"{ports.start}-{ports.stop - 1}; a restart may not bind for minutes",
+                file=sys.stderr,
+            )
         print(broker.start(fresh=args.fresh))
     elif args.action == "stop":
         print("stopped" if broker.stop() else "not running")
@@ -87,12 +95,22 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
-    from replay.publish import publish_log
+    from replay.publish import Undelivered, publish_log
 
     settings = _settings(args)
-    counts = publish_log(
-        args.dir, settings, speed=args.speed, max_rate=args.max_rate, progress=not args.quiet
-    )
+    try:
+        counts = publish_log(
+            args.dir,
+            settings,
+            speed=args.speed,
+            max_rate=args.max_rate,
+            progress=not args.quiet,
+            delivery_timeout_s=args.delivery_timeout,
+        )
+    except Undelivered as e:
+        print("delivered: " + " ".join(f"{topic}={n}" for topic, n in e.delivered.items()))
+        print(f"nearline replay: error: {e}", file=sys.stderr)
+        sys.exit(EXIT_UNDELIVERED)
     print(" ".join(f"{topic}={n}" for topic, n in counts.items()))
 
 
@@ -210,6 +228,19 @@ def cmd_worker(args: argparse.Namespace) -> None:
     run_worker(_settings(args), loglevel=args.loglevel)
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+
+    from streams.reader import TableInUse
+    from streams.reader_http import PortInUse, run_reader
+
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        run_reader(_settings(args))
+    except (TableInUse, PortInUse) as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from nearline.demo import run_demo
 
@@ -262,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kafka", help="start, stop or query a local single-node Kafka broker")
     p.add_argument("action", choices=["start", "stop", "status"])
-    p.add_argument("--port", type=_positive_int, default=9092)
+    p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT)
     p.add_argument("--dir", type=Path, help="broker state folder (default: in the cache)")
     p.add_argument("--fresh", action="store_true", help="wipe the broker's data first")
     p.set_defaults(func=cmd_kafka)
@@ -279,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=_positive_float, help="event-time speed-up factor")
     pace.add_argument("--max-rate", type=_positive_float, help="events per second at most")
+    p.add_argument(
+        "--delivery-timeout",
+        type=_positive_float,
+        default=DELIVERY_TIMEOUT_S,
+        help="seconds a record may wait for the broker's acknowledgement, retries included",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_replay)
 
@@ -365,6 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="GLMix artifact, or a folder of versions")
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("serve", help="follow the recommendations topic and serve it over HTTP")
+    _kafka_flags(p)
+    p.add_argument("--port", dest="web_port", type=_positive_int, help="HTTP port (default 6066)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="state folder; the table goes in its reader/ (default $NEARLINE_DATA_DIR)",
+    )
+    p.add_argument("--app-id", help="name reported on /health")
+    p.add_argument("--loglevel", default="warning")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="broker, simulated world, worker, replay: end to end")
     _world_flags(p, members=500, courses=200, days=7, seed=7)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from labels import Labeller
-from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS
+from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS, Bounds
 from scoring.cohort_skills import CohortSkillTable
 
 WATCH_VIEWS = "watch-views"  # internal: accepted autoplays, by course_id and by global partial
@@ -72,6 +72,7 @@ class Settings:
     lateness_s: float = 3_600.0
     min_views: int = 20
     idle_s: float = 30.0
+    max_future_s: float = 3_600.0  # a live record's ts ahead of the wall clock, at most
     model_dir: Path | None = None  # an artifact, or a folder of versioned artifacts
     treatments: str = ""  # JSON {channel: {variant: share}}; default: glmix everywhere
     top_k: int = 20
@@ -115,6 +116,10 @@ class Settings:
     def cohort_skill_table(self) -> CohortSkillTable:
         """An empty table of cohort skills blending with these settings' δ1 and δ2."""
         return CohortSkillTable(self.profile_skill_weight, self.cohort_skill_weight)
+
+    def bounds(self) -> Bounds:
+        """What live activity must satisfy beyond its schema (`schemas.parse_activity`)."""
+        return Bounds(channels=self.channels, max_future_ms=int(self.max_future_s * 1000))
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -1,7 +1,11 @@
 """`nearline demo`: a simulated world, an initial batch model trained on its first days,
-a broker (unless one is configured), a worker serving that model, and the world's log
-replayed through it; then a few members' lists with reasons, and the worker keeps
-serving until Ctrl-C (or stops at once with `--exit`).
+a broker (unless one is configured), a worker serving that model, a reader following its
+lists, and the world's log replayed through them; then a few members' lists with reasons
+as the reader serves them, and both keep running until Ctrl-C (or stop with `--exit`).
+
+What the demo starts gets free ports (the reader keeps the configured one when it is
+free) and a run's own app id, and is believed only when its `/health` reports that id:
+another server on a port is never mistaken for the demo's.
 
 The replay is paced below one worker's capacity: a backlog lets one activity topic run
 ahead of another, which holds labels back until the slower one catches up."""
@@ -9,9 +13,12 @@ ahead of another, which holds labels back until the slower one catches up."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
+import socket
 import threading
+import uuid
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -20,9 +27,9 @@ from labels import label_log
 from models.examples import event_ts
 from models.history import DAY_MS
 from models.train import train_from_labels
-from nearline.broker import any_broker
+from nearline.broker import any_broker, free_port
 from nearline.config import Settings
-from nearline.supervise import Worker, running_worker, settled, wait_until
+from nearline.supervise import Worker, running_reader, running_worker, settled, wait_until
 from nearline.topics import group_caught_up, read_topic
 from replay.logs import read_courses, read_events, read_members
 from replay.publish import publish_log
@@ -49,19 +56,42 @@ def initial_model(world: Path, settings: Settings, out: Path, train_days: int) -
     return model.save(out)
 
 
-def show_lists(worker: Worker, world: Path, n: int) -> None:
-    """A few members' feed lists as a reader gets them."""
+def show_lists(reader: Worker, world: Path, n: int) -> None:
+    """A few members' feed lists as a client gets them."""
     titles = {c.course_id: c.title for c in read_courses(world)}
     active = Counter(e.member_id for e in read_events(world))
     for member_id, events in active.most_common(n):
-        body = worker.recommendations(member_id, limit=5)
+        status, body = reader.get(f"/recommendations/{member_id}?channel=feed&limit=5")
         print(f"    {member_id} ({events} events):")
-        if body is None:
-            print("      no list yet")
+        if status != 200:
+            print(f"      HTTP {status}: {body['error']}")
             continue
         for item in body["items"]:
             title = titles.get(item["course_id"], item["course_id"])
             print(f"      {item['score']:.3f}  {title}  ({item['reason']})")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def reader_port(settings: Settings) -> int:
+    """The configured port when free, else a free one (and the user is told)."""
+    if _port_free(settings.web_host, settings.web_port):
+        return settings.web_port
+    port = free_port()
+    print(f"    port {settings.web_port} is taken by another process: the reader uses {port}")
+    return port
+
+
+def caught_up_reader(reader: Worker) -> bool:
+    body = reader.get("/health")[1]
+    return body["caught_up"] and body["lag"] == 0
 
 
 def run_demo(args: argparse.Namespace) -> None:
@@ -72,7 +102,7 @@ def run_demo(args: argparse.Namespace) -> None:
     counts = simulate(config, world)
     print("    " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
-    for folder in ("kafka", "state", "models"):
+    for folder in ("kafka", "state", "reader", "models"):
         shutil.rmtree(workdir / folder, ignore_errors=True)
     base = Settings.from_env()
     train_days = max(1, args.days // 2)
@@ -82,11 +112,20 @@ def run_demo(args: argparse.Namespace) -> None:
     _say("starting Kafka (KAFKA_BOOTSTRAP_SERVERS, else Docker, else local jars)")
     with any_broker(workdir / "kafka") as bootstrap:
         settings = replace(
-            base, bootstrap=bootstrap, data_dir=workdir / "state", model_dir=artifact.parent
+            base,
+            bootstrap=bootstrap,
+            app_id=f"{base.app_id}-demo-{uuid.uuid4().hex[:8]}",
+            data_dir=workdir / "state",
+            model_dir=artifact.parent,
+            web_port=free_port(),
         )
         print(f"    broker at {bootstrap}")
         _say(f"starting a worker (log: {workdir / 'worker.log'})")
-        with running_worker(settings, workdir / "worker.log") as worker:
+        with contextlib.ExitStack() as running:
+            worker = running.enter_context(running_worker(settings, workdir / "worker.log"))
+            _say(f"starting a reader (log: {workdir / 'reader.log'})")
+            serving = replace(settings, web_port=reader_port(base), data_dir=workdir / "reader")
+            reader = running.enter_context(running_reader(serving, workdir / "reader.log"))
             _say(f"replaying {world} into Kafka at {REPLAY_RATE:.0f} events/s")
             published = publish_log(world, settings, max_rate=REPLAY_RATE)
             inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]
@@ -98,6 +137,7 @@ def run_demo(args: argparse.Namespace) -> None:
                 interval_s=1.0,
             )
             wait_until(settled(worker), 120, "the worker's last rescores", interval_s=0.5)
+            wait_until(lambda: caught_up_reader(reader), 60, "the reader to catch up")
             dead = len(read_topic(bootstrap, settings.topic("deadletter")))
             sent = sum(published[t] for t in ACTIVITY_TOPICS)
             valid = sent - dead
@@ -111,10 +151,17 @@ def run_demo(args: argparse.Namespace) -> None:
                 + ", ".join(f"{n} {source}" for source, n in sources.most_common())
                 + " (the last day's windows are still open)"
             )
-            print(f"    {served} recommendation records written; the most active members:")
-            show_lists(worker, world, SHOWN_MEMBERS)
-            url = f"http://127.0.0.1:{settings.web_port}"
-            print(f"    metrics: {url}/metrics")
+            held = reader.get("/health")[1]["records"]
+            print(
+                f"    {served} recommendation records written, lists of {held} members in the "
+                "reader; the most active members:"
+            )
+            show_lists(reader, world, SHOWN_MEMBERS)
+            url = f"http://127.0.0.1:{serving.web_port}"
+            print(f"    reader: {url}")
+            print(f"    query: curl '{url}/recommendations/<member_id>?channel=feed&limit=10'")
+            print(f"    health: {url}/health  metrics: {url}/metrics")
+            print(f"    worker metrics: http://127.0.0.1:{settings.web_port}/metrics")
             if not args.exit:
-                _say("serving; Ctrl-C stops the worker and the broker")
+                _say("serving; Ctrl-C stops the reader, the worker and the broker")
                 threading.Event().wait()  # until KeyboardInterrupt

@@ -1,6 +1,7 @@
-"""Run a `nearline worker` as a child process and wait for it by condition, not by time.
+"""Run a `nearline worker` or `nearline serve` as a child process and wait for it by
+condition, not by time.
 
-Used by the demo and by the integration tests, so both start workers the same way.
+Used by the demo and by the integration tests, so both start them the same way.
 """
 
 from __future__ import annotations
@@ -118,10 +119,13 @@ class Worker:
             return e.code, e.read()
 
     def healthy(self) -> bool:
+        """Up, and the process answering is this one: another server on the port (or
+        another deployment's) reports another app id, or no JSON at all."""
         if self.proc.poll() is not None:
-            raise WorkerExited(f"worker exited: {self.log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError):
-            return self.get("/health")[0] == 200
+            raise WorkerExited(f"{self.proc.args[3]} exited: {self.log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError, ValueError):
+            status, body = self.get("/health")
+            return status == 200 and body.get("app") == self.settings.app_id
         return False
 
 
@@ -152,17 +156,31 @@ def partitions_split(workers: list[Worker]) -> list[set[int]] | None:
 @contextlib.contextmanager
 def running_worker(settings: Settings, log: Path, timeout_s: float = 90) -> Iterator[Worker]:
     """A real `nearline worker` process, stopped (SIGTERM, then SIGKILL) when the block ends."""
+    with _running("worker", settings, log, timeout_s) as worker:
+        yield worker
+
+
+@contextlib.contextmanager
+def running_reader(settings: Settings, log: Path, timeout_s: float = 90) -> Iterator[Worker]:
+    """A real `nearline serve` process (answering, maybe still catching up), stopped when
+    the block ends; its handle speaks HTTP like a worker's."""
+    with _running("serve", settings, log, timeout_s) as reader:
+        yield reader
+
+
+@contextlib.contextmanager
+def _running(command: str, settings: Settings, log: Path, timeout_s: float) -> Iterator[Worker]:
     env = os.environ | settings.to_env()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nearline", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "nearline", command, "--loglevel", "info"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     worker = Worker(settings, proc, log)
     try:
-        wait_until(worker.healthy, timeout_s, "the worker's /health")
+        wait_until(worker.healthy, timeout_s, f"the {command} process's /health")
         yield worker
     finally:
         if worker.lists is not None:

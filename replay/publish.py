@@ -2,21 +2,23 @@
 
 Catalog and profiles go first (compacted topics keyed by course_id / member_id), then
 activity in the log's arrival order keyed by member_id, so a worker sees what a live
-deployment would. The producer is idempotent: broker-side retries never duplicate.
-It is aiokafka's (C record codecs): kafka-python published ~7k events/s here against
-~90k/s for aiokafka on the same log and broker.
+deployment would. Delivery is confirmed: the idempotent producer retries transient
+errors (a broker away for a while) without duplicating, every acknowledgement is
+counted, and records the broker did not acknowledge within the delivery timeout make
+`publish_log` raise `Undelivered` with both counts, never return full ones.
+It is confluent-kafka's producer (librdkafka): kafka-python published ~9k events/s
+here, and aiokafka's sends were never awaited.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
+from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
 from nearline.config import Settings
@@ -24,24 +26,40 @@ from nearline.topics import ensure_topics
 from replay.logs import COURSES_FILE, EVENTS_FILE, MEMBERS_FILE, iter_raw_events, lines
 from schemas import to_epoch_ms
 
+DELIVERY_TIMEOUT_S = 60.0  # a record not acknowledged by then is undelivered
+FLUSH_GRACE_S = 10.0
+
+
+class Undelivered(RuntimeError):
+    """Some records were not acknowledged; `delivered` and `failed` count them by topic."""
+
+    def __init__(self, delivered: Counter[str], failed: Counter[str], error: str):
+        self.delivered = delivered
+        self.failed = failed
+        super().__init__(
+            f"{sum(failed.values())} of {sum(delivered.values()) + sum(failed.values())} "
+            f"records not delivered ({error}): "
+            + " ".join(f"{topic}={n}" for topic, n in sorted(failed.items()))
+        )
+
 
 class Pacer:
-    """Sleeps so that publishing follows event time sped up by `speed`, or stays under
-    `max_rate` events per second; with neither it never sleeps.
+    """When each record is due, so that publishing follows event time sped up by `speed`,
+    or stays under `max_rate` events per second; with neither, every record is due now.
 
-    >>> asyncio.run(Pacer().wait(1767225600000))
-    0.0
+    >>> pacer = Pacer(max_rate=10.0)
+    >>> [round(pacer.due(1767225600000), 1) for _ in range(3)]
+    [0.0, 0.1, 0.2]
     """
 
     def __init__(self, speed: float | None = None, max_rate: float | None = None):
         self.speed = speed
         self.max_rate = max_rate
-        self._start = time.monotonic()
         self._first_ts: int | None = None
         self._sent = 0
 
-    async def wait(self, ts_ms: int) -> float:
-        """Sleep until this event is due; returns the seconds slept."""
+    def due(self, ts_ms: int) -> float:
+        """Seconds after the start at which this record is due (0 when unpaced)."""
         if self.speed is not None:
             if self._first_ts is None:
                 self._first_ts = ts_ms
@@ -51,11 +69,25 @@ class Pacer:
         else:
             return 0.0
         self._sent += 1
-        delay = due - (time.monotonic() - self._start)
-        if delay > 0:
-            await asyncio.sleep(delay)
-            return delay
-        return 0.0
+        return due
+
+
+class _Tally:
+    """Delivery reports, by topic name without the prefix."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.delivered: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.error: KafkaError | None = None
+
+    def __call__(self, error: KafkaError | None, message: Message) -> None:
+        topic = message.topic().removeprefix(self.prefix)
+        if error is None:
+            self.delivered[topic] += 1
+        else:
+            self.failed[topic] += 1
+            self.error = self.error or error
 
 
 def _keyed_lines(path: Path, key_field: str) -> Iterator[tuple[bytes, bytes]]:
@@ -81,38 +113,59 @@ def publish_log(
     speed: float | None = None,
     max_rate: float | None = None,
     progress: bool = True,
+    delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
 ) -> Counter[str]:
-    """Publish every record of `log_dir`; returns how many went to each topic."""
+    """Publish every record of `log_dir`; returns how many each topic acknowledged, or
+    raises `Undelivered` when the broker did not acknowledge some."""
     for required in (COURSES_FILE, MEMBERS_FILE, EVENTS_FILE):
         if not (log_dir / required).is_file():
             raise FileNotFoundError(f"{log_dir / required} is missing: not a log directory")
     ensure_topics(settings)
-    return asyncio.run(_publish(log_dir, settings, Pacer(speed, max_rate), progress))
-
-
-async def _publish(log_dir: Path, settings: Settings, pacer: Pacer, progress: bool) -> Counter[str]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=20,
-        max_batch_size=1024 * 1024,
+    tally = _Tally(settings.topic_prefix)
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap,
+            "enable.idempotence": True,  # acks=all; retries neither duplicate nor reorder
+            "partitioner": "murmur2_random",  # Kafka's default (partition_of), not librdkafka's
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": 200_000,
+            "delivery.timeout.ms": int(delivery_timeout_s * 1000),
+            "on_delivery": tally,
+            "log_level": 2,  # an outage ends in Undelivered, not in a line per reconnect
+        }
     )
-    await producer.start()
-    counts: Counter[str] = Counter()
-    try:
-        for name, key_field in ((COURSES_FILE, "course_id"), (MEMBERS_FILE, "member_id")):
-            topic = name.removesuffix(".jsonl")
-            for key, value in _keyed_lines(log_dir / name, key_field):
-                await producer.send(settings.topic(topic), key=key, value=value)
-                counts[topic] += 1
-        events = tqdm(_activity(log_dir), desc="replay", unit="ev", disable=not progress)
-        for topic, key, ts, value in events:
-            if ts is not None:
-                await pacer.wait(ts)
-            await producer.send(settings.topic(topic), key=key, value=value)
-            counts[topic] += 1
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return counts
+    pacer = Pacer(speed, max_rate)
+    start = time.monotonic()
+    sent = 0
+
+    def send(topic: str, key: bytes | None, value: bytes) -> None:
+        nonlocal sent
+        while True:
+            try:
+                producer.produce(settings.topic(topic), key=key, value=value)
+                break
+            except BufferError:  # the local queue is full: wait for acknowledgements
+                producer.poll(0.1)
+        sent += 1
+        if sent % 1000 == 0:
+            producer.poll(0)
+
+    for name, key_field in ((COURSES_FILE, "course_id"), (MEMBERS_FILE, "member_id")):
+        for key, value in _keyed_lines(log_dir / name, key_field):
+            send(name.removesuffix(".jsonl"), key, value)
+    events = tqdm(_activity(log_dir), desc="replay", unit="ev", disable=not progress)
+    for topic, key, ts, value in events:
+        if ts is not None:
+            due = start + pacer.due(ts)
+            while (wait := due - time.monotonic()) > 0:
+                producer.poll(wait)
+        send(topic, key, value)
+    left = producer.flush(delivery_timeout_s + FLUSH_GRACE_S)
+    if tally.failed or left:
+        failed = tally.failed.copy()
+        if left:
+            failed["unreported"] += left
+        reason = tally.error.str() if tally.error else f"{left} still queued"
+        raise Undelivered(tally.delivered, failed, reason)
+    return tally.delivered

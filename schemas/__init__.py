@@ -6,16 +6,17 @@ from schemas.activity import (
     Activity,
     AnyActivity,
     Autoplay,
+    Bounds,
     Click,
     Dismissal,
     Impression,
     parse_activity,
 )
 from schemas.catalog import DIFFICULTIES, Course, Member
-from schemas.deadletter import DeadLetter
+from schemas.deadletter import DeadLetter, dead_letter_key
 from schemas.fields import DEFAULT_CHANNELS, to_epoch_ms
 from schemas.labels import Label
-from schemas.parse import MAX_RECORD_BYTES, RecordError, parse
+from schemas.parse import MAX_RECORD_BYTES, ErrorType, RecordError, parse
 from schemas.recommendations import Item, RankedList, Recommendations, RecommendationsView
 
 __all__ = [
@@ -27,10 +28,12 @@ __all__ = [
     "Activity",
     "AnyActivity",
     "Autoplay",
+    "Bounds",
     "Click",
     "Course",
     "DeadLetter",
     "Dismissal",
+    "ErrorType",
     "Impression",
     "Item",
     "Label",
@@ -39,6 +42,7 @@ __all__ = [
     "Recommendations",
     "RecommendationsView",
     "RecordError",
+    "dead_letter_key",
     "parse",
     "parse_activity",
     "to_epoch_ms",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated, Literal, Self
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from schemas.fields import DEFAULT_CHANNELS, Channel, Finite, Id, Timestamp
-from schemas.parse import RecordError, parse
+from schemas.parse import MAX_RECORD_BYTES, RecordError, validate
 
 # An autoplay may report a little more than the video's length (seek, rounding, replays
 # of the last seconds); anything beyond this is a broken client.
@@ -73,12 +73,65 @@ class Dismissal(Activity):
 AnyActivity = Annotated[Impression | Click | Autoplay | Dismissal, Field(discriminator="kind")]
 
 
-def parse_activity(topic: str, raw: bytes, channels: Iterable[str] = DEFAULT_CHANNELS) -> Activity:
-    """Validate a message of one of the contract's activity topics (named without prefix)."""
+@dataclass(frozen=True)
+class Bounds:
+    """What a live activity record must satisfy beyond its schema (`Settings.bounds()`).
+
+    >>> Bounds(max_future_ms=60_000).max_future_ms
+    60000
+    """
+
+    channels: frozenset[str] = DEFAULT_CHANNELS
+    max_future_ms: int = 3_600_000
+    max_bytes: int = MAX_RECORD_BYTES
+    context: dict[str, Any] = field(init=False, repr=False, compare=False)  # validation's
+
+    def __post_init__(self) -> None:
+        if self.max_future_ms < 0 or self.max_bytes < 1:
+            raise ValueError("need max_future_ms >= 0 and max_bytes >= 1")
+        object.__setattr__(self, "context", {"channels": frozenset(self.channels)})
+
+
+def parse_activity(
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    now_ms: int | None,
+    bounds: Bounds = Bounds(),
+) -> Activity | RecordError:
+    """The record of one message of an activity topic, or why it cannot be used.
+
+    `topic` is the contract topic (`clicks`, without prefix). The message key must be the
+    record's member_id: it decided the partition, hence which worker holds the member's
+    state. A `ts` more than `bounds.max_future_ms` ahead of `now_ms`, the wall clock at
+    arrival, is a broken client clock: it must not move event time. Recorded logs have no
+    arrival time, so their readers do not bound the future (`now_ms` None). The error is
+    returned, not raised: the caller sends it on as a dead letter.
+
+    >>> parse_activity("clicks", b"m1", b'{"event_id": "e", "member_id": "m1", "course_id":'
+    ...     b' "c", "channel": "feed", "ts": 4000000000000}', now_ms=1767225600000)
+    RecordError('ts 4000000000000 is 2232774400 s ahead of the wall clock (at most 3600 s)')
+    """
     model = ACTIVITY_TOPICS.get(topic)
     if model is None:
-        raise RecordError(f"{topic!r} is not an activity topic")
-    return parse(model, raw, channels=channels)
+        return RecordError(f"{topic!r} is not an activity topic", "topic")
+    try:
+        record = validate(model, value, bounds.context, bounds.max_bytes)
+    except RecordError as error:
+        return error
+    fields = record.__dict__  # read past pydantic's attribute hook: this is the hot path
+    member, ts = fields["member_id"], fields["ts"]
+    if not key:
+        return RecordError("no message key: activity is keyed by member_id", "key")
+    if key != member.encode():
+        return RecordError(f"key {key[:64]!r} is not the member_id {member!r}", "key")
+    if now_ms is not None and ts > now_ms + bounds.max_future_ms:
+        return RecordError(
+            f"ts {ts} is {(ts - now_ms) // 1000} s ahead of the wall clock"
+            f" (at most {bounds.max_future_ms // 1000} s)",
+            "future",
+        )
+    return record
 
 
 # Parses a record that carries its `kind` (the internal `activity` topic, log files).

@@ -15,7 +15,13 @@ DEFAULT_CHANNELS = frozenset({"feed", "email", "learning_home"})
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 4_102_444_800_000
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# Ids are keys of state, topics and URLs: no control characters (NUL, newlines, C1). A
+# pattern is checked inside pydantic-core; a Python validator would cost a call per id.
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=ID_PATTERN),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0)]

@@ -1,39 +1,68 @@
-"""Bytes in, a validated record or one readable error out: the edge of every agent."""
+"""Bytes in, a validated record or one readable error out: the edge of every stage."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.fields import DEFAULT_CHANNELS
+from schemas.fields import DEFAULT_CHANNELS, ID_PATTERN
 
 MAX_RECORD_BYTES = 64 * 1024
+MAX_PROBLEMS = 5  # listed per error; a record can have thousands (one per unknown field)
 M = TypeVar("M", bound=BaseModel)
+
+# What kind of trouble a record is in: a dead letter says it next to the message.
+ErrorType = Literal[
+    "tombstone",  # no value at all
+    "empty",  # a zero-length value
+    "too_large",  # more than MAX_RECORD_BYTES
+    "json",  # not UTF-8 JSON (binary, truncated, ...)
+    "schema",  # JSON, but a field is missing, of the wrong type or out of bounds
+    "topic",  # not a topic of this kind of record
+    "key",  # the message key is missing or is not the record's id
+    "future",  # the record's ts is too far ahead of the wall clock
+    "late",  # behind the watermark: its labels are final (labels.labeller)
+]
 
 
 class RecordError(ValueError):
-    """A record that cannot be used; the message names the field and the reason."""
+    """A record that cannot be used; the message names the field and the reason, and
+    `error_type` says what kind of trouble it is.
+
+    >>> RecordError("no key", "key").error_type
+    'key'
+    """
+
+    def __init__(self, message: str, error_type: ErrorType = "schema") -> None:
+        super().__init__(message)
+        self.error_type: ErrorType = error_type
 
 
 def describe(error: ValidationError) -> str:
-    """One line per problem: `field 'watched_s': Input should be greater than or equal to 0`."""
+    """One line of at most MAX_PROBLEMS problems:
+    `field 'watched_s': Input should be greater than or equal to 0`."""
+    problems = error.errors(include_url=False)
     parts = []
-    for e in error.errors(include_url=False):
+    for e in problems[:MAX_PROBLEMS]:
         where = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "json_invalid":
             parts.append(f"invalid JSON: {e['ctx'].get('error', msg) if e.get('ctx') else msg}")
-        else:
-            parts.append(f"field '{where}': {msg}" if where else msg)
+            continue
+        if e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == ID_PATTERN:
+            msg = "control characters (NUL, newline, ...) are not allowed in ids"
+        parts.append(f"field '{where}': {msg}" if where else msg)
+    if len(problems) > MAX_PROBLEMS:
+        parts.append(f"and {len(problems) - MAX_PROBLEMS} more")
     return "; ".join(parts)
 
 
 def parse(
     model: type[M],
-    raw: bytes,
+    raw: bytes | None,
     *,
     channels: Iterable[str] = DEFAULT_CHANNELS,
     max_bytes: int = MAX_RECORD_BYTES,
@@ -47,14 +76,25 @@ def parse(
     ...
     schemas.parse.RecordError: field 'channel': unknown channel 'sms' (known: email, ...)
     """
+    return validate(model, raw, {"channels": frozenset(channels)}, max_bytes)
+
+
+def validate(model: type[M], raw: bytes | None, context: dict[str, Any], max_bytes: int) -> M:
+    """`parse` with the validation context built once (`{"channels": frozenset}`), for
+    the hot path of a stream: its context per call costs as much as the checks."""
     if raw is None:
-        raise RecordError("empty message (tombstone) where a record was expected")
+        raise RecordError("empty message (tombstone) where a record was expected", "tombstone")
     if len(raw) > max_bytes:
-        raise RecordError(f"payload of {len(raw)} bytes exceeds the {max_bytes} byte limit")
+        raise RecordError(
+            f"payload of {len(raw)} bytes exceeds the {max_bytes} byte limit", "too_large"
+        )
+    if not raw:
+        raise RecordError("empty message value where a record was expected", "empty")
     try:
-        return model.model_validate_json(raw, context={"channels": frozenset(channels)})
+        return model.model_validate_json(raw, context=context)
     except ValidationError as e:
-        raise RecordError(describe(e)) from None
+        json = any(p["type"] == "json_invalid" for p in e.errors(include_url=False))
+        raise RecordError(describe(e), "json" if json else "schema") from None
 
 
 def trusted(model: type[M], values: dict[str, object]) -> M:

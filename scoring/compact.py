@@ -8,6 +8,10 @@ those tables: the paper reports about 3x less storage than one full list per mod
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
 
 from schemas import RankedList, Recommendations, RecommendationsView
 
@@ -63,4 +67,60 @@ def record_sizes(views: Sequence[RecommendationsView]) -> tuple[int, int]:
     its course ids and reason strings, as a served-list table keyed by (member, model) would.
     """
     naive = sum(len(v.model_dump_json()) for v in views)
-    return len(encode(views).model_dump_json()), naive
+    lists = [
+        Ranking(
+            v.channel,
+            v.model_id,
+            [i.course_id for i in v.items],
+            np.array([i.score for i in v.items]),
+            [i.reason for i in v.items],
+        )
+        for v in views
+    ]
+    return len(record_bytes(views[0].member_id, views[0].generated_at, lists)[0]), naive
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One (channel, model) list as the rescorer holds it: course ids, scores, reasons."""
+
+    channel: str
+    model_id: str
+    course_ids: list[str]
+    scores: np.ndarray
+    reasons: list[str]
+
+
+def record_bytes(
+    member_id: str, generated_at: int, lists: Sequence[Ranking]
+) -> tuple[bytes, tuple[str, ...]]:
+    """The compact record of one member's lists as `encode` lays it out, as JSON bytes
+    straight from one encoder (no model per item), and its course table. The texts are
+    taken as valid (`scoring.reasons.reason_text`): nothing is validated per item.
+
+    >>> raw, courses = record_bytes("m1", 1767225600000, [Ranking("feed", "glmix-a",
+    ...     ["c2", "c1"], np.array([0.9, 0.5]), ["New", "New"])])
+    >>> Recommendations.model_validate_json(raw).lists[0].items, courses
+    ((0, 1), ('c2', 'c1'))
+    """
+    courses: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    out = []
+    for r in lists:
+        out.append(
+            {
+                "channel": r.channel,
+                "model_id": r.model_id,
+                "items": [courses.setdefault(c, len(courses)) for c in r.course_ids],
+                "scores": r.scores.tolist(),
+                "reasons": [reasons.setdefault(text, len(reasons)) for text in r.reasons],
+            }
+        )
+    record = {
+        "member_id": member_id,
+        "generated_at": generated_at,
+        "courses": list(courses),
+        "reasons": list(reasons),
+        "lists": out,
+    }
+    return orjson.dumps(record), tuple(courses)

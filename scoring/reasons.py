@@ -11,28 +11,30 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from schemas.fields import Name
+
 POPULAR = "Popular"
+REASON_CHARS = Name.__metadata__[0].max_length  # the longest reason a record admits
 
 
-def inverted_ranks(scores: np.ndarray, depth: int | None = None) -> np.ndarray:
+def reason_text(label: str) -> str:
+    """A reason as the record's schema admits it (stripped, at most `REASON_CHARS`).
+
+    >>> reason_text("Because of your skill  sql ")
+    'Because of your skill  sql'
+    """
+    return label.strip()[:REASON_CHARS]
+
+
+def inverted_ranks(scores: np.ndarray) -> np.ndarray:
     """1/k per (reason, item) of a (reasons x items) matrix, k the 1-based rank of the item
     within its reason; equal scores share the better rank (so the outcome does not depend
-    on item order); 0 where the reason does not apply (NaN or -inf). With `depth`, only
-    each reason's `depth` best items are ranked, the rest get 0 (a partition instead of a
-    full sort; items tied across the cut are kept or dropped arbitrarily).
+    on item order); 0 where the reason does not apply (NaN or -inf).
 
     >>> inverted_ranks(np.array([[0.2, 0.9, np.nan, 0.9]])).tolist()
     [[0.3333333333333333, 1.0, 0.0, 1.0]]
-    >>> inverted_ranks(np.array([[0.2, 0.9, 0.5]]), depth=2).tolist()
-    [[0.0, 1.0, 0.5]]
     """
     s = np.where(np.isnan(scores), -np.inf, scores)
-    if depth is not None and depth < s.shape[1]:
-        kept = np.argpartition(-s, depth - 1, axis=1)[:, :depth]
-        inverted = np.zeros(s.shape)
-        ranked = inverted_ranks(np.take_along_axis(s, kept, axis=1))
-        np.put_along_axis(inverted, kept, ranked, axis=1)
-        return inverted
     order = np.argsort(-s, axis=1, kind="stable")
     ranked = np.take_along_axis(s, order, axis=1)
     position = np.broadcast_to(np.arange(s.shape[1]), s.shape)

@@ -1,6 +1,7 @@
-"""Rescoring one member: candidates, one vectorised GLMix pass per assigned variant, top-K
-per channel with reasons, as one compact record. The worker calls this after a member's
-state changes; offline evaluation calls it to measure top-K lists.
+"""Rescoring members in blocks: candidates, one vectorised GLMix pass per assigned variant
+for the whole block, top-K per channel with reasons, one compact record per member. The
+worker calls this after members' states change; offline evaluation scores its top-K lists
+and off-policy slots with the same block products (`evaluation.serving`).
 
 Variants are scoring modes of the loaded model: `glmix` ranks by the posterior mean of
 alpha_m, `glmix-thompson` by a posterior sample (exploration; the sample is seeded by
@@ -11,18 +12,23 @@ control arm). Only the variants assigned to the member's channels are scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from models.features import block_features
 from models.learner import Learner, MemberState
-from schemas import Item, Recommendations, RecommendationsView
-from scoring.candidates import Signals, generate
-from scoring.compact import encode
+from models.posterior import sigmoid
+from schemas import Recommendations
+from scoring.candidates import Candidates, Signals, generate_many
+from scoring.compact import Ranking, record_bytes
+from scoring.sources import SourceLists
 from scoring.treatments import Treatments, stable_u64
-from scoring.trending import Trends
+from scoring.trending import Trends, cohorts_of
 
 VARIANTS = ("glmix", "glmix-thompson", "popular")
+SCORE_DECIMALS = 6  # served scores: enough to order and compare, short on the wire
 
 
 def single_variant(channels: Iterable[str], variant: str = "glmix") -> Treatments:
@@ -58,8 +64,18 @@ def parse_treatments(text: str, channels: Iterable[str]) -> Treatments:
     return Treatments(splits)
 
 
+@dataclass(frozen=True)
+class Rescored:
+    """One member's new compact record (`schemas.Recommendations` as JSON bytes) and the
+    courses it holds (for the reverse index course -> members)."""
+
+    member_id: str
+    courses: tuple[str, ...]
+    record: bytes
+
+
 class Recommender:
-    """Top-`k` lists per channel for one member from a learner's model and catalog.
+    """Top-`k` lists per channel for members from a learner's model and catalog.
 
     >>> from models.synthetic import planted_records
     >>> from models.train import train_from_labels
@@ -73,6 +89,9 @@ class Recommender:
     >>> view = record.view("feed")
     >>> len(view.items), view.model_id
     (3, 'glmix-v1')
+    >>> [r.member_id for r in rec.recommend_many(["m0", "m1"],
+    ...     [learner.new_member(m) for m in members[:2]], now=1767225600000)]
+    ['m0', 'm1']
     """
 
     def __init__(
@@ -90,74 +109,148 @@ class Recommender:
         self.candidates = candidates
         self.model_version = model_version
         self.trends = trends  # cohort counts (kept up to date by the caller), if any
+        self.lists = SourceLists()  # follows the catalog by itself (see `SourceLists.sync`)
 
-    def signals(self, state: MemberState, ts: int) -> Signals:
-        """What the member's candidates are drawn from, trends faded to `ts`."""
+    def signals(self, state: MemberState, ts: int, trending: dict | None = None) -> Signals:
+        """What the member's candidates are drawn from, trends faded to `ts`; `trending`
+        memoises cohort vectors across a block's members."""
         catalog = self.learner.scorer.catalog
         member = state.member
-        title, industry = (
-            (None, None) if self.trends is None else self.trends.sources(member, catalog, ts)
-        )
-        engaged = tuple(
-            (catalog.index[c], catalog.titles[catalog.index[c]])
-            for c in state.engaged
-            if c in catalog.index
-        )
+        title = industry = None
+        if self.trends is not None:
+            memo = {} if trending is None else trending
+            key = (cohorts_of(member), ts)
+            if key not in memo:
+                memo[key] = self.trends.sources(member, catalog, ts)
+            title, industry = memo[key]
+        index = catalog.index
+        engaged = tuple((index[c], catalog.titles[index[c]]) for c in state.engaged if c in index)
         return Signals(
             skills=member.skills if member else {},
             followed=member.followed_skills if member else (),
             engaged=engaged,
-            dismissed=tuple(catalog.index[c] for c in state.dismissed if c in catalog.index),
+            dismissed=tuple(index[c] for c in state.dismissed if c in index),
             trending_title=title,
             trending_industry=industry,
         )
 
     def recommend(self, member_id: str, state: MemberState, now: int) -> Recommendations:
-        """The member's record generated at `now` (epoch ms); features are computed at the
-        member's newest event time (replays run in the past), or `now` without one."""
-        ts = state.seen_at or now
+        """The member's record generated at `now` (epoch ms): the block of one."""
+        rescored = self.recommend_many([member_id], [state], now)[0]
+        return Recommendations.model_validate_json(rescored.record)
+
+    def recommend_many(
+        self, member_ids: Sequence[str], states: Sequence[MemberState], now: int
+    ) -> list[Rescored]:
+        """Every member's record generated at `now` (epoch ms), in order, each what it
+        would be alone. Features are computed at each member's newest event time
+        (replays run in the past), or `now` without one."""
         scorer = self.learner.scorer
-        candidates = generate(scorer.catalog, self.signals(state, ts), ts, self.candidates)
-        rows = candidates.rows
-        reasons = candidates.reasons()
-        assigned = self.treatments.assign(member_id)
-        variants = sorted(set(assigned.values()))
-        if variants != ["popular"]:
-            profile = self.learner.profile(member_id, state)
-            alpha = self.learner.alpha(member_id, state)
-        ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for variant in variants:
-            if variant == "popular":
-                scores = scorer.catalog.log_impressions[rows]
+        catalog = scorer.catalog
+        ts = [s.seen_at or now for s in states]
+        trending: dict = {}
+        signals = [self.signals(s, t, trending) for s, t in zip(states, ts, strict=True)]
+        candidates = generate_many(catalog, self.lists, signals, ts, self.candidates)
+        assigned = [self.treatments.assign(m) for m in member_ids]
+        ranked: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in member_ids]
+        for variant in sorted({v for a in assigned for v in a.values()}):
+            block = [i for i, a in enumerate(assigned) if variant in a.values()]
+            scores = self._scores(variant, block, member_ids, states, ts, candidates)
+            for i, top in zip(
+                block, top_k(scores, [len(candidates[i].rows) for i in block], self.k), strict=True
+            ):
+                ranked[i][variant] = top
+        out = []
+        for i, member_id in enumerate(member_ids):
+            c = candidates[i]
+            lists = []
+            for channel, variant in sorted(assigned[i].items()):
+                top, scores = ranked[i][variant]
+                lists.append(
+                    Ranking(
+                        channel,
+                        f"{variant}-{self.model_version}",
+                        [catalog.ids[r] for r in c.rows[top].tolist()],
+                        np.round(scores, SCORE_DECIMALS),
+                        c.reasons(top),
+                    )
+                )
+            record, courses = record_bytes(member_id, now, lists)
+            out.append(Rescored(member_id, courses, record))
+        return out
+
+    def _scores(
+        self,
+        variant: str,
+        block: list[int],
+        member_ids: Sequence[str],
+        states: Sequence[MemberState],
+        ts: list[int],
+        candidates: list[Candidates],
+    ) -> np.ndarray:
+        """Scores of the candidates of members `block` (concatenated) under `variant`:
+        for GLMix, one feature pass and one product for the block."""
+        scorer = self.learner.scorer
+        rows = [candidates[i].rows for i in block]
+        if variant == "popular":
+            return scorer.catalog.log_impressions[np.concatenate([np.zeros(0, np.intp), *rows])]
+        learner = self.learner
+        profiles = [learner.profile(member_ids[i], states[i]) for i in block]
+        coefs = []
+        for i in block:
+            alpha = learner.alpha(member_ids[i], states[i])
+            if variant == "glmix-thompson":
+                coefs.append(learner.member_effect.sample(alpha, sample_rng(member_ids[i], ts[i])))
             else:
-                coef = alpha.mean
-                if variant == "glmix-thompson":
-                    coef = self.learner.member_effect.sample(alpha, _rng(member_id, ts))
-                scores = scorer.predict_proba(profile, state.history, rows, ts, coef)
-            top = np.argsort(-scores, kind="stable")[: self.k]
-            ranked[variant] = top, scores[top]
-        views = []
-        for channel, variant in sorted(assigned.items()):
-            top, scores = ranked[variant]
-            items = tuple(
-                Item(
-                    course_id=scorer.catalog.ids[rows[i]],
-                    score=round(float(s), 6),
-                    reason=reasons[i],
-                )
-                for i, s in zip(top, scores, strict=True)
-            )
-            views.append(
-                RecommendationsView(
-                    member_id=member_id,
-                    channel=channel,
-                    model_id=f"{variant}-{self.model_version}",
-                    generated_at=now,
-                    items=items,
-                )
-            )
-        return encode(views)
+                coefs.append(alpha.mean)
+        x_mc, which = block_features(
+            scorer.catalog,
+            profiles,
+            [states[i].history for i in block],
+            rows,
+            [ts[i] for i in block],
+        )
+        at = np.concatenate([np.zeros(0, np.intp), *rows])
+        d_c, d_m = learner.spec.dims[:2]
+        alphas = np.array(coefs).reshape(-1, d_c)
+        x_m = np.array([p.x_m for p in profiles]).reshape(-1, d_m)
+        return sigmoid(scorer.block_logits(x_mc, at, which, alphas, x_m))
 
 
-def _rng(member_id: str, ts: int) -> np.random.Generator:
+def top_k(scores: np.ndarray, sizes: Sequence[int], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per member (the concatenated `scores` of members with `sizes` candidates each), the
+    positions of the `k` best candidates, best first (ties: the earlier position), and
+    their scores: what a stable sort of each member's scores keeps, by one partition of
+    the block.
+
+    >>> [t[0].tolist() for t in top_k(np.array([0.1, 0.3, 0.3, 0.9, 0.2]), [3, 2], k=2)]
+    [[1, 2], [0, 1]]
+    """
+    sizes = np.asarray(sizes, np.intp)
+    width = int(sizes.max(initial=0))
+    kk = min(k, width)
+    if kk == 0:
+        return [(np.zeros(0, np.intp), np.zeros(0)) for _ in sizes]
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    grid = np.full((len(sizes), width), -np.inf)
+    grid[owner, within] = scores
+    kth = -np.partition(-grid, kk - 1, axis=1)[:, kk - 1 : kk]
+    better = grid > kth
+    tied = grid == kth
+    room = kk - better.sum(axis=1, keepdims=True)
+    held = np.arange(width) < sizes[:, None]
+    chosen = (better | (tied & (np.cumsum(tied, axis=1) <= room))) & held
+    who, pos = np.nonzero(chosen)
+    order = np.lexsort((pos, -grid[who, pos], who))
+    who, pos = who[order], pos[order]
+    ends = np.cumsum(np.bincount(who, minlength=len(sizes)))
+    return [
+        (pos[lo:hi], grid[who[lo:hi], pos[lo:hi]])
+        for lo, hi in zip(np.concatenate([[0], ends[:-1]]), ends, strict=True)
+    ]
+
+
+def sample_rng(member_id: str, ts: int) -> np.random.Generator:
+    """The Thompson variant's generator for one rescore: seeded by member and time."""
     return np.random.default_rng(stable_u64(f"{member_id}:{ts}"))

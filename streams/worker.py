@@ -60,6 +60,7 @@ from schemas import (
     Label,
     Member,
     RecordError,
+    dead_letter_key,
     parse,
     parse_activity,
 )
@@ -78,6 +79,7 @@ VALUE = b"v"  # course, cohort and watch stores: the key's one value
 COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
 MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
+RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
 
 
@@ -106,6 +108,7 @@ class Worker:
     def __init__(self, settings: Settings, loglevel: str = "WARNING") -> None:
         self.settings = settings
         self.labeller = settings.labeller()
+        self.bounds = settings.bounds()
         self.clocks = PartitionClocks(self.labeller.lateness_ms, settings.idle_s)
         self.served = Served(settings)
         self.debounce: Debouncer[bytes, MemberState] = Debouncer(settings.rescore_ms)
@@ -269,52 +272,54 @@ class Worker:
         self._rescore(now * 1000, outs)
         return outs
 
-    def _dead(self, outs: list[Out], key: bytes | None, raw: bytes | None, error: str) -> None:
+    def _dead(
+        self, outs: list[Out], key: bytes | None, raw: bytes | None, error: RecordError | str
+    ) -> None:
         ctx = message_context()
-        dead = DeadLetter.of(raw or b"", ctx.topic, ctx.partition, ctx.offset, error)
+        dead = DeadLetter.of(raw, ctx.topic, ctx.partition, ctx.offset, error)
         self.metrics.inc("deadletters", help="records sent to the deadletter topic")
-        outs.append(Out("deadletter", key or b"", dead.model_dump_json().encode()))
+        outs.append(Out("deadletter", dead_letter_key(key) or b"", dead.to_bytes()))
 
     def _activity(
         self, topic: str, value: bytes | None, key: bytes | None, state: State, outs: list[Out]
     ) -> None:
         self.metrics.inc("events_in", help="activity records consumed from the contract topics")
-        try:
-            record = parse_activity(topic, value or b"", channels=self.settings.channels)
-        except RecordError as error:
-            self._dead(outs, key, value, str(error))
-            return
-        if isinstance(record, Dismissal):  # no label: the member's lists change
-            if self.served.recommender is not None:
-                member = self._member(key, state)
-                dismiss(member, record)
-                self._changed(key, member, state)
+        record = parse_activity(topic, key, value, int(time.time() * 1000), self.bounds)
+        if isinstance(record, RecordError):
+            self._dead(outs, key, value, record)
             return
         partition = message_context().partition
-        new_day = self.clocks.observe(partition, record.kind, record.ts, time.time())
+        # a dismissal is judged (late, duplicate) but is no source of the clock
+        dismissal = isinstance(record, Dismissal)
+        new_day = not dismissal and self.clocks.observe(
+            partition, record.kind, record.ts, time.time()
+        )
         raw = state.get_bytes(LABEL_STATE)
         labels_of = MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
-        videos, everyone = (
-            VideoStats(self.watch),
-            global_stats(self.watch, self.settings.partitions),
-        )
+        videos = VideoStats(self.watch)
+        everyone = global_stats(self.watch, self.settings.partitions)
         out = self.labeller.step(
             labels_of, record, videos, everyone, self.clocks.watermark_ms(partition)
         )
-        state.set_bytes(LABEL_STATE, labels_of.to_bytes())
-        self._remember(partition, key, labels_of)
+        if labels_of.member_id:  # kept once an event of the member is accepted
+            state.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._remember(partition, key, labels_of)
         learned = self._labels(out.labels, key, state, outs)
+        serving = out.accepted and self.served.recommender is not None
         if out.accepted and isinstance(record, Autoplay):
             view = value or b""
             outs.append(Out(WATCH_VIEWS, record.course_id.encode(), view))
             outs.append(Out(WATCH_VIEWS, partial_key(partition).encode(), view))
-        if out.accepted and isinstance(record, Click) and self.served.recommender is not None:
+        if serving and isinstance(record, Click):
             learned = learned or self._member(key, state)
             self._learn(learned, provisional_click(record), outs)
+        if serving and dismissal:  # no label: the member's lists change
+            learned = learned or self._member(key, state)
+            dismiss(learned, record)
         if learned is not None:
             self._changed(key, learned, state)
         for reject in out.rejects:
-            self._dead(outs, key, value, reject.reason)
+            self._dead(outs, key, value, reject.error)
         if new_day:
             self._sweep(partition, state, outs)
 
@@ -414,21 +419,9 @@ class Worker:
             return
         start = time.perf_counter()
         batch = self.debounce.take()
-        generated = int(now_ms)
-        for key, (member, first_ms) in batch.items():
-            member_id = key.decode()
-            try:
-                record = self.served.recommender.recommend(member_id, member, generated)
-            except Exception:
-                log.exception("rescoring member %r failed", member_id)
-                continue
-            outs.append(Out("recommendations", key, record.model_dump_json().encode()))
-            self.served.index(member_id, record.courses)
-            self.metrics.observe(
-                "rescore_delay_seconds",
-                max(time.time() * 1000 - first_ms, 0) / 1000,
-                "first change of a member -> their new list produced",
-            )
+        keys = list(batch)
+        for block in range(0, len(keys), RESCORE_BLOCK):
+            self._rescore_block(keys[block : block + RESCORE_BLOCK], batch, int(now_ms), outs)
         cost = time.perf_counter() - start
         log.info("rescored %d members in %.3f s", len(batch), cost)
         self.metrics.observe(
@@ -436,6 +429,36 @@ class Worker:
         )
         self.metrics.inc("rescored", len(batch), help="lists written")
         self.debounce.done(time.time() * 1000, cost * 1000)
+
+    def _rescore_block(
+        self,
+        keys: list[bytes],
+        batch: dict[bytes, tuple[MemberState, float]],
+        now_ms: int,
+        outs: list[Out],
+    ) -> None:
+        """One block of members scored together; a block that fails is scored member by
+        member, so one member's failure costs only their own list (logged)."""
+        recommender = self.served.recommender
+        try:
+            ids, states = [k.decode() for k in keys], [batch[k][0] for k in keys]
+            rescored = recommender.recommend_many(ids, states, now_ms)
+        except Exception:
+            if len(keys) == 1:
+                log.exception("rescoring member %r failed", keys[0])
+                return
+            for key in keys:
+                self._rescore_block([key], batch, now_ms, outs)
+            return
+        done_ms = time.time() * 1000
+        for key, one in zip(keys, rescored, strict=True):
+            outs.append(Out("recommendations", key, one.record))
+            self.served.index(one.member_id, one.courses)
+            self.metrics.observe(
+                "rescore_delay_seconds",
+                max(done_ms - batch[key][1], 0) / 1000,
+                "first change of a member -> their new list produced",
+            )
 
     # -- what every worker follows -----------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from labels import Labeller, LogLabeller, Reject
-from schemas import Autoplay, Click, Impression, Label
+from schemas import Autoplay, Click, Dismissal, Impression, Label
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a day boundary
 MINUTE = 60_000
@@ -61,6 +61,10 @@ def auto(
         video_s=video,
         ts=ts,
     )
+
+
+def dismissal(event_id: str, ts: int, course: str = "c1", member: str = "m1"):
+    return Dismissal(event_id=event_id, member_id=member, course_id=course, ts=ts)
 
 
 def run_log(

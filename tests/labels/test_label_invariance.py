@@ -1,5 +1,5 @@
-"""Properties over random logs: arrival order within the lateness and worker restarts
-change no label."""
+"""Properties over random logs: arrival order within the lateness, worker restarts and
+malformed records among the valid ones change no label."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labels import Labeller, MemberLabelState, WatchStats
-from schemas import Autoplay, Label
+from labels import Labeller, LogLabeller, MemberLabelState, Reject, WatchStats
+from replay.logs import read_events
+from replay.simulate import simulate
+from replay.world import WorldConfig
+from schemas import Autoplay, Label, RecordError, parse_activity
+from tests.badinput import CASES, Message, Span, corpus, interleave, wire
 from tests.labels.label_events import HOUR, MINUTE, T0, auto, click, imp, run_log
 
 LATENESS = HOUR
@@ -125,3 +129,56 @@ def _replay(lab: Labeller, log: list, *, restart: bool) -> list[Label]:
         state = MemberLabelState.from_bytes(raw) if restart else live[member]
         labels += lab.advance(state, log[-1].ts + lab.window_ms + LATENESS, videos, everyone)
     return labels
+
+
+def _parsed(messages: list[Message], now_ms: int) -> tuple[list, list[tuple[Message, str]]]:
+    """Labels and rejects (with the error type) of messages parsed as the runtime does,
+    then labelled by the offline run."""
+    run = LogLabeller(_labeller("fixed:20"))
+    labels, rejects = [], []
+    for m in messages:
+        record = parse_activity(m.topic, m.key, m.value, now_ms)
+        if isinstance(record, RecordError):
+            rejects.append((m, record.error_type))
+            continue
+        for r in run.feed(record):
+            if isinstance(r, Reject):
+                rejects.append((m, r.error_type))
+            else:
+                labels.append(r)
+    return labels + run.finish(close_open=True), rejects
+
+
+def _span(log: list, members: list[str], courses: list[str]) -> Span:
+    first, last = min(e.ts for e in log), max(e.ts for e in log)
+    return Span(members, courses, first, last, now_ms=last + HOUR, lateness_ms=LATENESS)
+
+
+def _same_labels_and_every_bad_one_rejected(log: list, bad: list[Message], seed: int) -> None:
+    valid = [wire(e) for e in log]
+    now_ms = max(e.ts for e in log) + HOUR
+    alone, alone_rejects = _parsed(valid, now_ms)
+    mixed, mixed_rejects = _parsed(interleave(valid, bad, partitions=1, seed=seed), now_ms)
+    assert _multiset(mixed) == _multiset(alone)
+    assert [(m, t) for m, t in mixed_rejects if m.expected is None] == alone_rejects
+    wrong = [(m.case, m.expected, t) for m, t in mixed_rejects if t != (m.expected or t)]
+    assert wrong == []
+    assert sum(m.expected is not None for m, _ in mixed_rejects) == len(bad)
+
+
+def test_ten_thousand_bad_records_among_valid_ones_change_no_label(tmp_path):
+    simulate(WorldConfig(members=200, courses=60, days=16, seed=3), tmp_path, progress=False)
+    log = list(read_events(tmp_path))[:2000]
+    members = sorted({e.member_id for e in log})
+    bad = corpus(10_000, _span(log, members, sorted({e.course_id for e in log})))
+    assert {m.case for m in bad} == {name for name, *_ in CASES}
+    _same_labels_and_every_bad_one_rejected(log, bad, seed=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(log=logs(), n=st.integers(1, 80), seed=st.integers(0, 2**16))
+def test_bad_records_anywhere_they_can_be_judged_change_no_label(log, n, seed):
+    bad = corpus(n, _span(log, ["m1", "m2", "m3"], ["c1", "c2", "c3"]), seed=seed)
+    if not {"impression", "click", "autoplay"} <= {e.kind for e in log}:  # no watermark
+        bad = [m for m in bad if m.expected != "late"]
+    _same_labels_and_every_bad_one_rejected(log, bad, seed)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from labels import Labeller, LogLabeller, MemberLabelState, Reject, label_log, run_labels_cli
 from labels.watchtime import WatchStats
 from replay.logs import EVENTS_FILE, write_records
 from schemas import Dismissal, Label
-from tests.labels.label_events import DAY, HOUR, MINUTE, T0, auto, click, imp
+from tests.labels.label_events import DAY, HOUR, MINUTE, T0, auto, click, dismissal, imp
 
 
 def every_source(ts: int, member: str = "m2") -> list:
@@ -43,6 +45,17 @@ def test_event_more_than_lateness_behind_the_log_clock_is_late():
     assert run.feed(imp("i3", T0 + DAY - HOUR)) == []
     [reject] = run.feed(imp("i4", T0 + DAY - HOUR - 1))
     assert isinstance(reject, Reject) and "late impression" in reject.reason
+
+
+def test_a_late_dismissal_or_a_new_members_late_event_is_rejected_offline():
+    run = LogLabeller(Labeller("fixed:9", lateness_ms=HOUR))
+    for event in every_source(T0 + 3 * DAY):
+        run.feed(event)
+    late = [dismissal("d1", T0 + DAY, member="m2"), imp("i9", T0 + DAY, member="new")]
+    assert all(isinstance(r, Reject) for e in late for r in run.feed(e))
+    assert run.counts["rejects"] == 2 and "new" not in run.members
+    assert run.feed(dismissal("d2", T0 + 3 * DAY, member="m2")) == []
+    assert run.counts["rejects"] == 2
 
 
 def test_windows_open_at_the_end_stay_unlabelled_unless_closed():
@@ -91,6 +104,16 @@ def test_run_labels_cli_writes_label_jsonl_and_counts(tmp_path):
         "positives": 2,
         "negatives": 2,
     }
+
+
+def test_a_log_is_labelled_by_its_own_time_however_far_ahead_of_the_wall_clock(tmp_path):
+    """A log records no arrival time: its readers have no wall clock to bound ts by."""
+    later = T0 + 60 * 365 * DAY  # 2085
+    assert later > time.time() * 1000 + 3_600_000
+    log = [imp("i1", later), click("k1", later + MINUTE), auto("a1", later + MINUTE, 1.0)]
+    write_records(tmp_path / EVENTS_FILE, log)
+    counts = run_labels_cli(tmp_path, "fixed:9", tmp_path / "out.jsonl", progress=False)
+    assert (counts["click"], counts.get("rejects", 0)) == (1, 0)
 
 
 def test_run_labels_cli_rejects_a_bad_rule_before_reading(tmp_path):

@@ -6,7 +6,18 @@ import pytest
 
 from labels import Labeller, MemberLabelState, Reject, WatchStats
 from schemas import Label
-from tests.labels.label_events import DAY, HOUR, MINUTE, T0, auto, click, imp, outcomes, run_log
+from tests.labels.label_events import (
+    DAY,
+    HOUR,
+    MINUTE,
+    T0,
+    auto,
+    click,
+    dismissal,
+    imp,
+    outcomes,
+    run_log,
+)
 
 CLICKS = Labeller("fixed:9")
 
@@ -203,6 +214,37 @@ def test_late_event_is_rejected_with_reason_and_not_used():
         ("i1", "click"),
         ("i2", "timeout"),
     }
+
+
+def test_a_member_without_state_is_judged_by_the_streams_watermark():
+    lab = Labeller("fixed:9", lateness_ms=HOUR)
+    state = MemberLabelState()
+    out = lab.step(state, imp("i1", T0), {}, WatchStats(), watermark_ms=T0 + 1)
+    [reject] = out.rejects
+    assert "before the stream's watermark" in reject.reason and reject.error_type == "late"
+    assert state == MemberLabelState(), "a rejected event changes no state"
+    assert lab.step(state, imp("i2", T0 + 1), {}, WatchStats(), watermark_ms=T0 + 1).accepted
+
+
+def test_the_higher_of_the_members_and_the_streams_watermark_judges():
+    lab = Labeller("fixed:9", lateness_ms=HOUR)
+    state, stats = MemberLabelState(), WatchStats()
+    lab.step(state, imp("i1", T0 + 5 * HOUR), {}, stats)  # the member's: T0 + 4 h
+    out = lab.step(state, imp("i2", T0 + 3 * HOUR), {}, stats, watermark_ms=T0)  # a fresh clock
+    assert "before the member's watermark" in out.rejects[0].reason
+
+
+@pytest.mark.parametrize("watermark_ms", [None, T0 + DAY])
+def test_a_late_dismissal_is_rejected_and_a_timely_one_accepted_once(watermark_ms):
+    lab = Labeller("fixed:9", lateness_ms=HOUR)
+    state, stats = MemberLabelState(), WatchStats()
+    lab.step(state, imp("i1", T0 + 2 * DAY), {}, stats, watermark_ms)
+    late = lab.step(state, dismissal("d1", T0 + 2 * DAY - 48 * HOUR), {}, stats, watermark_ms)
+    assert "late dismissal" in late.rejects[0].reason
+    timely = lab.step(state, dismissal("d2", T0 + 2 * DAY), {}, stats, watermark_ms)
+    assert (timely.accepted, timely.labels) == (True, [])
+    assert lab.step(state, dismissal("d2", T0 + 2 * DAY), {}, stats, watermark_ms).duplicate
+    assert state.buffer[0][3].event_id == "i1" and len(state.buffer) == 1  # not buffered
 
 
 def test_state_rejects_an_event_of_another_member():

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 
+import pytest
 from kafka import KafkaProducer
 
-from nearline.broker import LocalBroker
+from nearline.broker import (
+    LOWEST_FREE_PORT,
+    BrokerError,
+    LocalBroker,
+    ephemeral_ports,
+    free_port,
+)
 from nearline.config import Settings
 from nearline.topics import ensure_topics, read_topic
 
@@ -49,3 +57,19 @@ def test_cluster_ids_never_look_like_an_option():
 
     ids = [_cluster_id() for _ in range(2000)]  # ~31 would start with '-' by chance
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_free_ports_are_below_the_ephemeral_range():
+    ports = {free_port() for _ in range(20)}
+    assert all(LOWEST_FREE_PORT <= p < ephemeral_ports().start for p in ports)
+
+
+def test_a_failed_start_reports_the_brokers_own_bind_error(tmp_path: Path):
+    with socket.socket() as taken:
+        port = free_port()
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(BrokerError) as failed:
+            LocalBroker(tmp_path, port=port).start(timeout_s=120)
+    assert f"failed to bind to 127.0.0.1:{port}: Address already in use" in str(failed.value)
+    assert "shut down" not in str(failed.value).lower()

@@ -36,3 +36,10 @@ def test_a_bad_value_names_its_variable():
 def test_every_field_that_may_be_none_has_a_codec():
     """A field defaulting to None cannot be decoded by its default's type."""
     assert {f.name for f in fields(Settings) if f.default is None} <= set(_CODECS)
+
+
+def test_the_future_bound_is_read_from_the_environment_into_the_parser_bounds():
+    settings = Settings.from_env({"NEARLINE_MAX_FUTURE_S": "60", "NEARLINE_CHANNELS": "a,b"})
+    bounds = settings.bounds()
+    assert (bounds.max_future_ms, bounds.channels) == (60_000, frozenset({"a", "b"}))
+    assert Settings().bounds().max_future_ms == 3_600_000

@@ -150,6 +150,29 @@ def test_nonsense_is_rejected_with_the_field_and_reason(model, raw, reason):
     with pytest.raises(RecordError, match=None) as caught:
         parse(model, raw)
     assert reason in str(caught.value)
+    assert caught.value.error_type == "schema"
+
+
+@pytest.mark.parametrize("control", ["\x00", "\n", "\t", "\x1b", "\x7f", "\x85"])
+@pytest.mark.parametrize("field", ["event_id", "member_id", "course_id", "impression_id"])
+def test_control_characters_inside_ids_are_rejected(field, control):
+    raw = _bytes(GOOD[Click] | {field: f"m{control}1"})
+    with pytest.raises(RecordError, match=f"field '{field}': control characters"):
+        parse(Click, raw)
+
+
+def test_ids_keep_any_printable_text():
+    raw = _bytes(GOOD[Click] | {"member_id": "Zoë 中文 #1", "course_id": " c1 "})
+    record = parse(Click, raw)
+    assert (record.member_id, record.course_id) == ("Zoë 中文 #1", "c1")
+
+
+def test_an_error_lists_a_few_problems_however_many_the_record_has():
+    raw = _bytes(GOOD[Click] | {f"x{i}": i for i in range(4000)})
+    with pytest.raises(RecordError) as caught:
+        parse(Click, raw)
+    assert str(caught.value).endswith("; and 3995 more")
+    assert len(str(caught.value)) < 400
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
@@ -160,19 +183,22 @@ def test_nan_and_infinite_durations_are_rejected(literal):
 
 
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("raw", "reason", "error_type"),
     [
-        (b"{not json", "invalid JSON"),
-        (b"", "invalid JSON"),
-        (b"[1, 2]", "Input should be an object"),
-        (None, "tombstone"),
-        (b" " * (MAX_RECORD_BYTES + 1), "exceeds the"),
+        (b"{not json", "invalid JSON", "json"),
+        (b'{"event_id": "e1", "member_id": "m', "invalid JSON: EOF", "json"),
+        (b'{"event_id": "\xff"}', "invalid JSON", "json"),
+        (b"", "empty message value", "empty"),
+        (b"[1, 2]", "Input should be an object", "schema"),
+        (None, "tombstone", "tombstone"),
+        (b" " * (MAX_RECORD_BYTES + 1), "exceeds the", "too_large"),
     ],
 )
-def test_unusable_payloads_are_rejected(raw, reason):
+def test_unusable_payloads_are_rejected(raw, reason, error_type):
     with pytest.raises(RecordError) as caught:
         parse(Click, raw)
     assert reason in str(caught.value)
+    assert caught.value.error_type == error_type
 
 
 def test_configured_channels_replace_the_defaults():
@@ -183,11 +209,12 @@ def test_configured_channels_replace_the_defaults():
 
 
 def test_activity_is_parsed_by_its_topic():
-    assert isinstance(parse_activity("clicks", _bytes(GOOD[Click])), Click)
-    with pytest.raises(RecordError, match="field 'watched_s': Extra inputs"):
-        parse_activity("clicks", _bytes(GOOD[Autoplay]))
-    with pytest.raises(RecordError, match="not an activity topic"):
-        parse_activity("courses", _bytes(GOOD[Course]))
+    assert isinstance(parse_activity("clicks", b"m1", _bytes(GOOD[Click]), None), Click)
+    wrong = parse_activity("clicks", b"m1", _bytes(GOOD[Autoplay]), None)
+    assert isinstance(wrong, RecordError) and "field 'watched_s': Extra inputs" in str(wrong)
+    catalog = parse_activity("courses", b"c1", _bytes(GOOD[Course]), None)
+    assert isinstance(catalog, RecordError) and catalog.error_type == "topic"
+    assert "not an activity topic" in str(catalog)
 
 
 def test_dead_letter_keeps_the_original_bytes_exactly():

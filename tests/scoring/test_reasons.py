@@ -61,11 +61,3 @@ def test_ranks_match_a_loop_over_random_matrices_with_ties():
             if not np.isnan(s):
                 expected[r, i] = 1 / (1 + np.sum(row[~np.isnan(row)] > s))
     np.testing.assert_allclose(inverted_ranks(scores), expected)
-
-
-def test_with_a_depth_only_each_reasons_best_items_are_ranked():
-    rng = np.random.default_rng(1)
-    scores = rng.random((5, 300))  # continuous: no ties across the cut
-    scores[rng.random(scores.shape) < 0.2] = NA
-    full, shallow = inverted_ranks(scores), inverted_ranks(scores, depth=20)
-    np.testing.assert_allclose(shallow, np.where(full >= 1 / 20, full, 0.0))
