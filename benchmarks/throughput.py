@@ -156,10 +156,10 @@ def main() -> None:
         "courses": config.courses,
         "days": config.days,
         "seconds": round(seconds, 1),
-        "labels": int(m.get("nearline_labels_out", 0)),
+        "labels": int(m.get("nearline_labels_out_total", 0)),
         "lists": lists,
-        "rescored": int(m.get("nearline_rescored", 0)),
-        "dead_letters": int(m.get("nearline_deadletters", 0)),
+        "rescored": int(m.get("nearline_rescored_total", 0)),
+        "dead_letters": int(m.get("nearline_deadletters_total", 0)),
         "simulated": {k: v for k, v in counts.items() if k in ("duplicate", "late")},
     }
     print(json.dumps(figures))

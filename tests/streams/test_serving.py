@@ -168,11 +168,13 @@ def test_retired_course_disappears_touching_only_its_holders(served, world):
 def test_worker_endpoints_answer_json_and_prometheus_text(served):
     status, body = served.get("/recommendations/x")  # lists are the reader's now
     assert status == 404 and "/health" in body["error"]
+    wait_until(settled(served), 60, "the worker to finish what earlier tests sent")
     health = served.get("/health")[1]
     assert health["status"] == "ok" and health["partitions"] == [0, 1, 2, 3]
     assert health["model"] == "v0001" and health["lag"] == 0
-    metrics = served.text("/metrics")
-    assert "nearline_rescore_seconds_count" in metrics and "nearline_consumer_lag 0" in metrics
+    metrics = served.metrics()
+    assert metrics["nearline_rescore_seconds_count"] > 0 and metrics["nearline_consumer_lag"] == 0
+    assert metrics["nearline_events_in_total"] > 0
 
 
 def test_a_new_model_version_rolls_in_without_a_restart(served, world, model_dir):

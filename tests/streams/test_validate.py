@@ -105,7 +105,7 @@ def test_valid_records_flow_on_and_malformed_ones_are_dead_lettered(kafka_bootst
             60,
             "the worker to commit every input record",
         )
-        processed = worker.metrics()["nearline_events_in"]
+        processed = worker.metrics()["nearline_events_in_total"]
         dead = wait_until(
             lambda: (
                 (r := read_topic(kafka_bootstrap, prefix + "deadletter"))
