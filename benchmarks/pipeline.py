@@ -5,7 +5,7 @@
 Prints: seconds to start the local broker (when none is configured), events/s that
 `nearline replay` publishes, and events/s one worker validates and labels (from the
 first published event to the worker's committed offsets reaching the end of every
-input and of the internal activity topic).
+input).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 from nearline.broker import any_broker
-from nearline.config import ACTIVITY
 from nearline.supervise import isolated_settings, running_worker, wait_until
 from nearline.topics import group_caught_up
 from replay.publish import publish_log
@@ -43,7 +42,7 @@ def main() -> None:
                 published = publish_log(work / "w", settings, progress=False)
                 publish_s = time.perf_counter() - t0
                 n = sum(published[t] for t in ACTIVITY_TOPICS)
-                inputs = [settings.topic(t) for t in (*ACTIVITY_TOPICS, ACTIVITY)]
+                inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]
                 wait_until(
                     lambda: group_caught_up(bootstrap, settings.app_id, inputs),
                     600,

@@ -64,6 +64,7 @@ from models.examples import (
 from models.features import Profile
 from models.glmix import GLMixModel
 from models.history import DAY_MS
+from models.learner import ENGAGED
 from models.posterior import L2_RANDOM_EFFECT
 from models.refit import batch_logits
 from models.spec import FeatureSpec
@@ -83,7 +84,6 @@ PAPER_RULES = (
     "percentile:95:video",
 )
 RECOVERY_LABELS = (20, 50, 100)
-RECENT_ENGAGED = 3  # engaged courses a member's candidates are drawn from
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ class Evaluator:
                 if row in rows:
                     rows.remove(row)
                 rows.append(row)
-                del rows[:-RECENT_ENGAGED]
+                del rows[:-ENGAGED]  # as many as serving keeps (models.learner)
 
     def _off_policy(self, served, state, shown, gone, start, scored) -> None:
         """Target probabilities of the logged first-slot courses of the day's impressions."""

@@ -37,16 +37,24 @@ def count_view(
     keep_days: int,
 ) -> None:
     """Add the accepted autoplay at `offset` of `partition` to its video's and its
-    partition's global statistics (unless they count it already), forgetting days that
-    no window of `keep_days` can read any more."""
+    partition's global statistics (unless they count it already)."""
     for key in (course_id, partial_key(partition)):
-        raw = table.get(key)
-        if raw and _OFFSET.unpack_from(raw)[0] >= offset:
-            continue
-        stats = WatchStats.from_bytes(raw[_OFFSET.size :]) if raw else WatchStats()
-        stats.add(watched_s, ts_ms)
-        stats.prune(day_of(ts_ms) - keep_days)
-        table[key] = _OFFSET.pack(offset) + stats.to_bytes()
+        counted = add_view(table.get(key), offset, watched_s, ts_ms, keep_days)
+        if counted is not None:
+            table[key] = counted
+
+
+def add_view(
+    raw: bytes | None, offset: int, watched_s: float, ts_ms: int, keep_days: int
+) -> bytes | None:
+    """One key's statistics with the view at `offset` added, forgetting days that no
+    window of `keep_days` can read any more; None when they count it already."""
+    if raw and _OFFSET.unpack_from(raw)[0] >= offset:
+        return None
+    stats = WatchStats.from_bytes(raw[_OFFSET.size :]) if raw else WatchStats()
+    stats.add(watched_s, ts_ms)
+    stats.prune(day_of(ts_ms) - keep_days)
+    return _OFFSET.pack(offset) + stats.to_bytes()
 
 
 @lru_cache(maxsize=8192)

@@ -10,10 +10,10 @@ from labels import Labeller
 from schemas import ACTIVITY_TOPICS, DEFAULT_CHANNELS, Bounds
 from scoring.cohort_skills import CohortSkillTable
 
-ACTIVITY = "activity"  # internal: validated activity of every kind, keyed by member_id
-WATCH_VIEWS = "watch-views"  # internal: accepted autoplays, keyed by course_id
-CLOCK_TICKS = "clock-ticks"  # internal: event time for idle activity partitions
-MEMBER_UPDATES = "member-updates"  # internal: dismissals and rescore requests, by member_id
+WATCH_VIEWS = "watch-views"  # internal: accepted autoplays, by course_id and by global partial
+WATCH_STATS = "watch-stats"  # internal: video and partial global statistics (every worker)
+CLOCK_TICKS = "clock-ticks"  # internal: wall time for the member stage's partitions
+MEMBER_UPDATES = "member-updates"  # internal: rescore requests (catalog changes), by member_id
 COURSE_LABELS = "course-labels"  # internal: labels' course halves, keyed by course_id
 COURSE_EFFECTS = "course-effects"  # internal: beta_c + popularity per course (every worker)
 COHORT_LABELS = "cohort-labels"  # internal: positives per member cohort, keyed by cohort
@@ -21,8 +21,8 @@ COHORT_TRENDS = "cohort-trends"  # internal: decayed positives per cohort (every
 CATALOG_TOPICS = ("courses", "members")
 OUTPUT_TOPICS = ("labels", "recommendations", "deadletter")
 INTERNAL_TOPICS = (
-    ACTIVITY,
     WATCH_VIEWS,
+    WATCH_STATS,
     CLOCK_TICKS,
     MEMBER_UPDATES,
     COURSE_LABELS,
@@ -31,7 +31,7 @@ INTERNAL_TOPICS = (
     COHORT_TRENDS,
 )
 COMPACTED_TOPICS = frozenset(
-    {"courses", "members", "recommendations", COURSE_EFFECTS, COHORT_TRENDS}
+    {"courses", "members", "recommendations", COURSE_EFFECTS, COHORT_TRENDS, WATCH_STATS}
 )
 
 
@@ -76,8 +76,7 @@ class Settings:
     model_dir: Path | None = None  # an artifact, or a folder of versioned artifacts
     treatments: str = ""  # JSON {channel: {variant: share}}; default: glmix everywhere
     top_k: int = 20
-    rescore_ms: float = 100.0  # debounce: a member's changes within this are scored once
-    rescore_batch: int = 200  # at most this many rescores requested per debounce period
+    rescore_ms: float = 100.0  # members changed since the last rescore: scored at most this often
     profile_skill_weight: float = 1.0  # δ1 of eq. 1: a member's own skills ...
     cohort_skill_weight: float = 0.5  # δ2: ... blended with their title/industry cohorts'
 

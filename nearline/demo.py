@@ -28,9 +28,9 @@ from models.examples import event_ts
 from models.history import DAY_MS
 from models.train import train_from_labels
 from nearline.broker import any_broker, free_port
-from nearline.config import ACTIVITY, Settings
-from nearline.supervise import Worker, running_reader, running_worker, wait_until
-from nearline.topics import group_caught_up, read_topic, topic_size
+from nearline.config import Settings
+from nearline.supervise import Worker, running_reader, running_worker, settled, wait_until
+from nearline.topics import group_caught_up, read_topic
 from replay.logs import read_courses, read_events, read_members
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
@@ -122,13 +122,13 @@ def run_demo(args: argparse.Namespace) -> None:
         print(f"    broker at {bootstrap}")
         _say(f"starting a worker (log: {workdir / 'worker.log'})")
         with contextlib.ExitStack() as running:
-            running.enter_context(running_worker(settings, workdir / "worker.log"))
+            worker = running.enter_context(running_worker(settings, workdir / "worker.log"))
             _say(f"starting a reader (log: {workdir / 'reader.log'})")
             serving = replace(settings, web_port=reader_port(base), data_dir=workdir / "reader")
             reader = running.enter_context(running_reader(serving, workdir / "reader.log"))
             _say(f"replaying {world} into Kafka at {REPLAY_RATE:.0f} events/s")
             published = publish_log(world, settings, max_rate=REPLAY_RATE)
-            inputs = [settings.topic(t) for t in (*ACTIVITY_TOPICS, ACTIVITY, "labels")]
+            inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]
             _say("waiting for the worker to process every record")
             wait_until(
                 lambda: group_caught_up(bootstrap, settings.app_id, inputs),
@@ -136,13 +136,14 @@ def run_demo(args: argparse.Namespace) -> None:
                 "the worker to catch up",
                 interval_s=1.0,
             )
+            wait_until(settled(worker), 120, "the worker's last rescores", interval_s=0.5)
             wait_until(lambda: caught_up_reader(reader), 60, "the reader to catch up")
-            valid = topic_size(bootstrap, settings.topic(ACTIVITY))
-            dead = topic_size(bootstrap, settings.topic("deadletter"))
+            dead = len(read_topic(bootstrap, settings.topic("deadletter")))
             sent = sum(published[t] for t in ACTIVITY_TOPICS)
+            valid = sent - dead
             labels = read_topic(bootstrap, settings.topic("labels"))
             sources = Counter(json.loads(r.value)["source"] for r in labels)
-            served = topic_size(bootstrap, settings.topic("recommendations"))
+            served = len(read_topic(bootstrap, settings.topic("recommendations")))
             _say("done")
             print(f"    published {sent} activity records; {valid} valid, {dead} dead-lettered")
             print(

@@ -1,28 +1,10 @@
-"""Start-up checks: refuse to run slowly by accident."""
+"""Process set-up shared by the commands: BLAS threads and SIGTERM."""
 
 from __future__ import annotations
 
 import signal
 
 from threadpoolctl import threadpool_limits
-
-
-class RuntimeCheckError(RuntimeError):
-    """The environment would work, but far slower than intended."""
-
-
-def require_fast_aiokafka() -> str:
-    """aiokafka's record codecs must be its C extension; the pure-Python fallback is
-    several times slower and is chosen silently when the wheel lacks the build."""
-    from aiokafka.record.default_records import DefaultRecordBatchBuilder
-
-    module = DefaultRecordBatchBuilder.__module__
-    if "_crecords" not in module:
-        raise RuntimeCheckError(
-            "aiokafka is running without its C extension (pure Python, several times "
-            "slower): unset AIOKAFKA_NO_EXTENSIONS or install a binary aiokafka wheel"
-        )
-    return module
 
 
 def single_threaded_blas() -> None:
@@ -38,7 +20,7 @@ def single_threaded_blas() -> None:
 def exit_on_sigterm() -> None:
     """SIGTERM unwinds like Ctrl-C, so `with` blocks stop what they started (the demo's
     broker and worker); the default handler ends the process on the spot and leaves them
-    running. Faust installs its own handler in the worker, which replaces this one."""
+    running. Quix Streams installs its own handler in the worker, which replaces this one."""
     signal.signal(signal.SIGTERM, _terminated)
 
 

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from kafka import KafkaConsumer, TopicPartition
+
 from nearline.broker import free_port
 from nearline.config import Settings
+from schemas import Recommendations
 
 T = TypeVar("T")
 
@@ -41,11 +44,44 @@ class WorkerExited(RuntimeError):
     """The worker process ended while something was waiting for it."""
 
 
+class TopicLists:
+    """Members' latest lists as the `recommendations` topic holds them (read committed),
+    followed from its start: what a reader service serves."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        topic = settings.topic("recommendations")
+        self.partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        self.consumer.assign(self.partitions)
+        self.consumer.seek_to_beginning()
+        self.latest: dict[str, bytes] = {}
+
+    def get(self, member_id: str) -> Recommendations | None:
+        """The member's newest record once everything committed so far is read."""
+        ends = self.consumer.end_offsets(self.partitions)
+        deadline = time.monotonic() + 30
+        while any(self.consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("could not read the recommendations topic to its end")
+            for records in self.consumer.poll(timeout_ms=50, max_records=10_000).values():
+                self.latest.update((r.key.decode(), r.value) for r in records)
+        raw = self.latest.get(member_id)
+        return None if raw is None else Recommendations.model_validate_json(raw)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 @dataclass
 class Worker:
     settings: Settings
     proc: subprocess.Popen
     log: Path
+    lists: TopicLists | None = None
 
     def get(self, path: str) -> tuple[int, dict]:
         """(status, JSON body) of a GET on the worker's web server."""
@@ -59,9 +95,15 @@ class Worker:
         return body.decode()
 
     def recommendations(self, member_id: str, limit: int = 10) -> dict | None:
-        """The member's feed list as served, or None while they have none."""
-        status, body = self.get(f"/recommendations/{member_id}?limit={limit}")
-        return body if status == 200 and body["items"] else None
+        """The member's feed list as a reader serves it (read from the `recommendations`
+        topic), or None while they have none."""
+        if self.lists is None:
+            self.lists = TopicLists(self.settings)
+        record = self.lists.get(member_id)
+        if record is None:
+            return None
+        view = record.view("feed", limit).model_dump(mode="json")
+        return view if view["items"] else None
 
     def metrics(self) -> dict[str, float]:
         """`/metrics` as {sample name with labels: value}."""
@@ -141,6 +183,8 @@ def _running(command: str, settings: Settings, log: Path, timeout_s: float) -> I
         wait_until(worker.healthy, timeout_s, f"the {command} process's /health")
         yield worker
     finally:
+        if worker.lists is not None:
+            worker.lists.close()
         proc.terminate()
         try:
             proc.wait(timeout=30)

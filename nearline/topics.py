@@ -66,7 +66,8 @@ class Publisher:
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    """The offsets after the last committed record (transaction markers included)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return consumer.end_offsets(partitions) if partitions else {}
@@ -75,7 +76,8 @@ def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
-    """Records ever written to `topic` (the sum of its partitions' end offsets)."""
+    """Offsets ever taken in `topic` (the sum of its partitions' end offsets): its records
+    where no transaction wrote to it, an upper bound where one did (markers)."""
     return sum(end_offsets(bootstrap, topic).values())
 
 
@@ -86,11 +88,14 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 def read_topic(bootstrap: str, topic: str) -> list:
-    """Every record currently in `topic`, from the beginning up to its end offsets."""
+    """Every committed record currently in `topic` (read committed: what a transaction
+    aborted or has not committed yet is not there), up to its end offsets."""
     ends = {tp: end for tp, end in end_offsets(bootstrap, topic).items() if end > 0}
     if not ends:
         return []
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     consumer.assign(list(ends))
     consumer.seek_to_beginning(*ends)
     records = []

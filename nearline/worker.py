@@ -1,29 +1,29 @@
-"""`nearline worker`: checks, topics, then the Faust worker until SIGINT/SIGTERM."""
+"""`nearline worker`: checks, topics, then the Quix Streams worker until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
+import logging
+
 from models.glmix import GLMixModel, newest_artifact
 from nearline.config import Settings
-from nearline.runtime import require_fast_aiokafka
 from nearline.topics import ensure_topics
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
-    require_fast_aiokafka()
     check_serving(settings)
     ensure_topics(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from faust.worker import Worker
+    logging.basicConfig(
+        level=loglevel.upper(), format="[%(asctime)s] [%(levelname)s] [%(name)s] : %(message)s"
+    )
+    from streams.worker import Worker
 
-    from streams.app import app  # reads the same settings from the environment
-    from streams.serving import serving  # noqa: F401  (registers the serving agents)
-
-    Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
+    Worker(settings, loglevel=loglevel).run()
 
 
 def check_serving(settings: Settings) -> None:
-    """Fail before starting Faust (ValueError: a one-line user error) on a model folder
-    or treatments the worker could not use."""
+    """Fail before starting (ValueError: a one-line user error) on a model folder or
+    treatments the worker could not use."""
     from scoring.recommend import parse_treatments
 
     if settings.model_dir is not None:

@@ -15,7 +15,7 @@ def test_every_setting_survives_the_trip_through_a_child_environment(tmp_path: P
         model_dir=tmp_path / "models",
         lateness_s=5.5,
         treatments='{"x": {"popular": 1}}',
-        rescore_batch=7,
+        rescore_ms=7.0,
     )
     env = settings.to_env()
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:1" and env["NEARLINE_CHANNELS"] == "x,y"

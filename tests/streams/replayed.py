@@ -18,12 +18,12 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from labels import label_log
-from nearline.config import ACTIVITY, Settings
+from nearline.config import Settings
 from nearline.supervise import isolated_settings, wait_until
-from nearline.topics import partition_of, read_topic, topic_size
+from nearline.topics import group_lag, partition_of, read_topic, topic_size
 from replay.logs import read_events
 from replay.publish import publish_log
-from schemas import Autoplay, Click, Impression, Label
+from schemas import ACTIVITY_TOPICS, Autoplay, Click, Impression, Label
 
 RATE = 250.0  # events/s: well below one worker's labelling capacity on 2 cores
 
@@ -58,16 +58,31 @@ class Replay(threading.Thread):
             raise self.error
 
 
+def processed(settings: Settings) -> int:
+    """Activity records the worker's group has committed (processed exactly once)."""
+    lag = group_lag(settings.bootstrap, settings.app_id, activity_topics(settings))
+    published = sum(sizes(settings).values())
+    return 0 if lag is None else published - sum(lag.values())
+
+
+def activity_topics(settings: Settings) -> list[str]:
+    return [settings.topic(t) for t in ACTIVITY_TOPICS]
+
+
+def sizes(settings: Settings) -> dict[str, int]:
+    return {t: topic_size(settings.bootstrap, t) for t in activity_topics(settings)}
+
+
 def wait_mid_stream(world: Path, settings: Settings) -> None:
-    """Until a third of the log is validated and labels are coming out: members hold
+    """Until a third of the log is processed and labels are coming out: members hold
     pending impressions and buffered events."""
     third = sum(1 for _ in read_events(world)) // 3
 
     def mid_stream() -> bool:
-        validated = topic_size(settings.bootstrap, settings.topic(ACTIVITY))
-        return validated >= third and topic_size(settings.bootstrap, settings.topic("labels")) > 0
+        labels = read_topic(settings.bootstrap, settings.topic("labels"))
+        return processed(settings) >= third and len(labels) > 0
 
-    wait_until(mid_stream, 60, "a third of the log validated and labels coming out")
+    wait_until(mid_stream, 60, "a third of the log processed and labels coming out")
 
 
 def _closing_events(settings: Settings, last_ts: int) -> list:
@@ -113,13 +128,21 @@ def _offline(events: list, settings: Settings) -> Counter:
 
 
 def _online(settings: Settings, expected: int) -> Counter:
-    wait_until(
-        lambda: topic_size(settings.bootstrap, settings.topic("labels")) >= expected,
+    """The labels topic, read committed, once it holds `expected` labels and the worker
+    has processed everything sent to it (a repeated label would show)."""
+    topic = settings.topic("labels")
+    labels = wait_until(
+        lambda: (r := read_topic(settings.bootstrap, topic)) and len(r) >= expected and r,
         90,
         f"{expected} labels",
     )
-    labels = read_topic(settings.bootstrap, settings.topic("labels"))
+    wait_until(lambda: caught_up(settings), 60, "the worker to process the closing events")
+    labels = read_topic(settings.bootstrap, topic)
     return Counter(Label.model_validate_json(r.value).model_dump_json() for r in labels)
+
+
+def caught_up(settings: Settings) -> bool:
+    return group_lag(settings.bootstrap, settings.app_id, activity_topics(settings)) == {}
 
 
 def mismatch(online: Counter, offline: Counter) -> str:
@@ -135,29 +158,11 @@ def offline_labels(world: Path, settings: Settings) -> Counter:
     return _offline([*events, *_closing_events(settings, max(e.ts for e in events))], settings)
 
 
-def publish_labels(settings: Settings, labels: list[str]) -> None:
-    """Labels on the labels topic, keyed (so partitioned) as the worker sends them."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
-    for label in labels:
-        key = Label.model_validate_json(label).member_id.encode()
-        producer.send(settings.topic("labels"), key=key, value=label.encode())
-    producer.flush()
-    producer.close()
-
-
 def finish(world: Path, settings: Settings) -> tuple[Counter, Counter]:
-    """Once every line of the log is validated, close every window; both label sets
-    (offline, online).
-
-    Waits on outputs, not on committed offsets: Faust may leave a partition's commit
-    behind after a handover (faust-streaming#318) although its records were processed."""
+    """Once every line of the log is processed (committed by the worker's group), close
+    every window; both label sets (offline, online)."""
     events = list(read_events(world))
-    activity = settings.topic(ACTIVITY)
-    wait_until(
-        lambda: topic_size(settings.bootstrap, activity) >= len(events),
-        120,
-        "every line of the log on the activity topic",
-    )
+    wait_until(lambda: processed(settings) >= len(events), 120, "every line of the log processed")
     _publish(settings, _closing_events(settings, max(e.ts for e in events)))
     expected = offline_labels(world, settings)
     return expected, _online(settings, sum(expected.values()))

@@ -165,15 +165,16 @@ def test_retired_course_disappears_touching_only_its_holders(served, world):
         assert course_id not in Recommendations.model_validate_json(r.value).courses
 
 
-def test_http_errors_are_json(served):
-    assert served.get("/recommendations/nobody")[0] == 404
-    status, body = served.get("/recommendations/x?channel=sms")
-    assert status == 400 and "unknown channel" in body["error"]
-    status, body = served.get("/recommendations/x?limit=zero")
-    assert status == 400 and "limit" in body["error"]
-    metrics = served.text("/metrics")
-    assert "nearline_rescore_seconds_count" in metrics and "nearline_consumer_lag" in metrics
-    assert served.get("/health")[1]["status"] == "ok"
+def test_worker_endpoints_answer_json_and_prometheus_text(served):
+    status, body = served.get("/recommendations/x")  # lists are the reader's now
+    assert status == 404 and "/health" in body["error"]
+    wait_until(settled(served), 60, "the worker to finish what earlier tests sent")
+    health = served.get("/health")[1]
+    assert health["status"] == "ok" and health["partitions"] == [0, 1, 2, 3]
+    assert health["model"] == "v0001" and health["lag"] == 0
+    metrics = served.metrics()
+    assert metrics["nearline_rescore_seconds_count"] > 0 and metrics["nearline_consumer_lag"] == 0
+    assert metrics["nearline_events_in_total"] > 0
 
 
 def test_a_new_model_version_rolls_in_without_a_restart(served, world, model_dir):
@@ -193,21 +194,31 @@ def test_a_new_model_version_rolls_in_without_a_restart(served, world, model_dir
     )
 
 
-def test_two_workers_answer_for_each_others_keys(served, world, tmp_path):
+def test_two_workers_share_the_members_and_both_rescore(served, world, tmp_path):
     first = served
     second_settings = replace(first.settings, web_port=free_port(), data_dir=tmp_path / "state")
     members = [m.member_id for m in read_members(world)]
+    courses = [c.course_id for c in read_courses(world)]
     with running_worker(second_settings, tmp_path / "worker2.log") as second:
         mine, theirs = wait_until(
             lambda: partitions_split([first, second]), 60, "the two workers to share the partitions"
         )
         n = first.settings.partitions
-        owned_by_second = [m for m in members if partition_of(m.encode(), n) in theirs]
-        owned_by_first = [m for m in members if partition_of(m.encode(), n) in mine]
-        assert owned_by_first and owned_by_second
-        for asker, keys in ((first, owned_by_second), (second, owned_by_first)):
-            for m in keys:
-                body = wait_until(
-                    lambda m=m, w=asker: w.recommendations(m), 30, f"{m} via the other worker"
-                )
-                assert body["member_id"] == m
+        clickers = [
+            next(m for m in members[10:] if partition_of(m.encode(), n) in owned)
+            for owned in (mine, theirs)
+        ]
+        before = {m: first.recommendations(m)["generated_at"] for m in clickers}
+        ts = _after_log(world) + 10_000
+        clicks = [
+            Click(event_id=f"two-{m}", member_id=m, course_id=courses[1], channel="feed", ts=ts)
+            for m in clickers
+        ]
+        with Publisher(first.settings) as publisher:
+            publisher.send("clicks", clicks)
+        for m in clickers:
+            wait_until(
+                lambda m=m: first.recommendations(m)["generated_at"] != before[m],
+                30,
+                f"{m}'s list rescored by the worker owning it",
+            )

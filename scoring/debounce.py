@@ -1,0 +1,76 @@
+"""When to rescore: members changed since the last rescore, scored together at most once
+per period; the period widens while rescoring costs more than it may.
+
+A worker that is behind (catching up a backlog, or a burst) changes the same members
+many times a second. Rescoring each change would spend the worker's time on lists that
+are replaced at once, so a rescore takes every member changed since the previous one,
+and the next one waits at least `widen` times as long as this one took: rescoring then
+takes at most 1 / (1 + widen) of the worker's time, whatever the load, and the period
+returns to `period_ms` as soon as rescoring is cheap again. Once nothing new arrives,
+the next rescore writes every changed member's list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+WIDEN = 3.0  # the wait after a rescore, in multiples of what that rescore took
+
+
+class Debouncer(Generic[K, V]):
+    """Members changed since the last rescore, with what to score them from.
+
+    >>> d = Debouncer(period_ms=100)
+    >>> d.mark("m1", "state-a", now_ms=1000); d.mark("m1", "state-b", now_ms=1010)
+    >>> d.due(now_ms=1010), len(d)
+    (True, 1)
+    >>> batch = d.take()
+    >>> batch, len(d)  # taken, not done: still pending
+    ({'m1': ('state-b', 1000)}, 1)
+    >>> d.done(now_ms=1310, cost_ms=300)  # a slow rescore: wait 3 x 300 ms
+    >>> d.mark("m2", "s", now_ms=1400); d.due(now_ms=1400), d.due(now_ms=2210)
+    (False, True)
+    """
+
+    def __init__(self, period_ms: float, widen: float = WIDEN) -> None:
+        if period_ms < 0 or widen < 0:
+            raise ValueError("need period_ms >= 0 and widen >= 0")
+        self.period_ms = period_ms
+        self.widen = widen
+        self.wait_ms = period_ms  # from the end of the last rescore to the next
+        self.last_ms = float("-inf")  # when the last rescore ended
+        self.changed: dict[K, tuple[V, float]] = {}  # key -> (latest value, first change)
+        self.scoring = 0  # keys taken and not done yet
+
+    def __len__(self) -> int:
+        """Keys waiting for a rescore or in the one running."""
+        return len(self.changed) + self.scoring
+
+    def mark(self, key: K, value: V, now_ms: float) -> None:
+        """`key` changed; `value` is what to score it from (the latest replaces older)."""
+        first = self.changed.pop(key, (None, now_ms))[1]
+        self.changed[key] = (value, first)
+
+    def forget(self, gone: Callable[[K], bool]) -> None:
+        """Drop the keys for which `gone` is true (no longer this worker's)."""
+        self.changed = {k: v for k, v in self.changed.items() if not gone(k)}
+
+    def due(self, now_ms: float) -> bool:
+        """A rescore should run now."""
+        return bool(self.changed) and now_ms - self.last_ms >= self.wait_ms
+
+    def take(self) -> dict[K, tuple[V, float]]:
+        """Every changed key with its latest value and first change time, oldest first."""
+        batch, self.changed = self.changed, {}
+        self.scoring = len(batch)
+        return batch
+
+    def done(self, now_ms: float, cost_ms: float) -> None:
+        """The rescore of the last batch ended at `now_ms` after `cost_ms`."""
+        self.scoring = 0
+        self.last_ms = now_ms
+        self.wait_ms = max(self.period_ms, self.widen * cost_ms)

@@ -1,0 +1,100 @@
+"""What every worker follows into memory: the catalog, course effects, cohort trends and
+watch statistics, read from the start of their topics on every partition.
+
+A background thread only reads (a confluent-kafka consumer without a group, read
+committed) and queues what it read; the processing thread applies it between records
+(`drain`), so the scorer, catalog and statistics are only ever touched by one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+log = logging.getLogger(__name__)
+POLL_S = 0.2
+BATCH = 5000
+
+
+class Follower(threading.Thread):
+    """Reads `topics` from the beginning into a queue of (topic, key, value) batches;
+    `caught_up` is set once it has read what they held when it started."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        super().__init__(daemon=True, name="follower")
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"nearline-follower-{uuid.uuid4().hex}",  # never commits
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": False,
+                "log_level": 3,
+            }
+        )
+        self.topics = topics
+        self.batches: queue.Queue[list[tuple[str, bytes | None, bytes | None]]] = queue.Queue()
+        self.caught_up = threading.Event()
+        self.stopping = threading.Event()
+
+    def _assign(self) -> dict[tuple[str, int], int]:
+        """Every partition of the topics from the beginning; their end offsets now."""
+        tps = []
+        metadata = self.consumer.list_topics(timeout=30)
+        for topic in self.topics:
+            partitions = metadata.topics[topic].partitions
+            tps += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
+        self.consumer.assign(tps)
+        ends = {}
+        for tp in tps:
+            low, high = self.consumer.get_watermark_offsets(tp, timeout=30)
+            if high > low:
+                ends[tp.topic, tp.partition] = high
+        return ends
+
+    def run(self) -> None:
+        try:
+            behind = self._assign()
+            if not behind:
+                self.caught_up.set()
+            while not self.stopping.is_set():
+                records = self.consumer.consume(BATCH, POLL_S)
+                batch = []
+                for r in records:
+                    if r.error() is not None:
+                        continue  # transient (broker away): librdkafka retries
+                    batch.append((r.topic(), r.key(), r.value()))
+                if batch:
+                    self.batches.put(batch)
+                if behind:
+                    self._passed(behind)
+                    if not behind:
+                        self.caught_up.set()
+        except KafkaException:
+            log.exception("the follower stopped")
+        finally:
+            self.consumer.close()
+
+    def _passed(self, behind: dict[tuple[str, int], int]) -> None:
+        """Forget the partitions read up to their end offsets (transaction markers
+        included: the position moves past them)."""
+        for tp in self.consumer.position([TopicPartition(t, p) for t, p in behind]):
+            if tp.offset >= behind[tp.topic, tp.partition]:
+                del behind[tp.topic, tp.partition]
+
+    def drain(self) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+        """Every record read since the last drain, in order."""
+        while True:
+            try:
+                batch = self.batches.get_nowait()
+            except queue.Empty:
+                return
+            yield from batch
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,612 @@
+"""The Quix Streams worker: topics, stages and their state. Glue only: every decision is
+made by the core packages (schemas, labels, models, scoring).
+
+    impressions, clicks, autoplays, dismissals, members, member-updates, clock-ticks
+        (keyed by member, co-partitioned) -> member stage (state: label state, GLMix
+        member state) -> labels, deadletter; course halves -> course-labels; cohort
+        positives -> cohort-labels; accepted autoplays -> watch-views; debounced
+        rescores -> recommendations
+    course-labels (by course) -> course stage -> course-effects (beta_c, popularity)
+    cohort-labels (by cohort) -> cohort stage -> cohort-trends
+    watch-views (by course, and by partial of the global statistics) -> watch stage
+        -> watch-stats
+    courses -> dead-lettered when bad (each partition on one worker)
+    courses, course-effects, cohort-trends, watch-stats -> every worker, in memory
+
+Processing is exactly-once: outputs, state changelogs and consumer offsets commit in one
+Kafka transaction. Nothing about one record or one member stops the worker: a record
+that cannot be used is dead-lettered, a member whose rescore fails is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from functools import reduce
+from typing import Any, NamedTuple
+
+from confluent_kafka import KafkaException, TopicPartition
+from quixstreams import Application, message_context
+from quixstreams.models.serializers import Serializer
+from quixstreams.state.base import State
+from quixstreams.state.metadata import SEPARATOR
+
+from labels import MemberLabelState
+from labels.partition import PartitionClocks
+from labels.shared import VideoStats, add_view, global_stats, partial_key
+from models.learner import CourseState, CourseUpdate, MemberState, dismiss, provisional_click
+from nearline.config import (
+    CLOCK_TICKS,
+    COHORT_LABELS,
+    COHORT_TRENDS,
+    COURSE_EFFECTS,
+    COURSE_LABELS,
+    MEMBER_UPDATES,
+    WATCH_STATS,
+    WATCH_VIEWS,
+    Settings,
+)
+from nearline.metrics import Metrics
+from nearline.topics import partition_of
+from schemas import (
+    ACTIVITY_TOPICS,
+    Autoplay,
+    Click,
+    Course,
+    DeadLetter,
+    Dismissal,
+    Label,
+    Member,
+    RecordError,
+    dead_letter_key,
+    parse,
+    parse_activity,
+)
+from scoring.debounce import Debouncer
+from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
+from streams.follow import Follower
+from streams.served import Served
+from streams.ticks import Ticker
+from streams.web import Endpoints
+
+log = logging.getLogger(__name__)
+
+LABEL_STATE = b"l"  # member store: MemberLabelState
+MEMBER_STATE = b"m"  # member store: MemberState (GLMix member half, history, profile)
+VALUE = b"v"  # course, cohort and watch stores: the key's one value
+COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
+MODEL_POLL_S = 5.0
+LAG_POLL_S = 1.0
+RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
+TICK_S = 0.1  # how often time passes on a partition where nothing arrives
+
+
+class Out(NamedTuple):
+    """One record to produce: the stage's topic name (unprefixed), key and value."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class OutValue(Serializer):
+    """Outputs carry their bytes: the value serializer of every output topic."""
+
+    def __call__(self, value: Out, ctx: object) -> bytes:
+        return value.value
+
+
+def raw_bytes(value: object, ctx: object) -> object:
+    return value
+
+
+class Worker:
+    """Stages, the state they share in memory, and the Quix application running them."""
+
+    def __init__(self, settings: Settings, loglevel: str = "WARNING") -> None:
+        self.settings = settings
+        self.labeller = settings.labeller()
+        self.bounds = settings.bounds()
+        self.clocks = PartitionClocks(self.labeller.lateness_ms, settings.idle_s)
+        self.served = Served(settings)
+        self.debounce: Debouncer[bytes, MemberState] = Debouncer(settings.rescore_ms)
+        self.watch: dict[str, bytes] = {}  # every worker's watch statistics
+        self.open: dict[int, set[bytes]] = {}  # partition -> members with open windows
+        self.seeded: set[int] = set()  # partitions whose stored members `open` holds
+        self.metrics = Metrics("nearline")
+        # lag not known (NaN) until every owned partition has been fetched once
+        self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
+        if self.served.artifact is not None:
+            self.status["model"] = self.served.artifact.name
+        self.follower = Follower(
+            settings.bootstrap,
+            [settings.topic(n) for n in ("courses", COURSE_EFFECTS, COHORT_TRENDS, WATCH_STATS)],
+        )
+        self._polled = {"model": time.monotonic(), "lag": 0.0}
+        self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
+        self.ticker = Ticker(
+            settings.bootstrap, settings.topic(CLOCK_TICKS), settings.partitions, TICK_S
+        )
+        self.endpoints = Endpoints(
+            settings.web_host, settings.web_port, self.health, self.render_metrics
+        )
+        self.app = Application(
+            broker_address=settings.bootstrap,
+            consumer_group=settings.app_id,
+            auto_offset_reset="earliest",
+            processing_guarantee="exactly-once",
+            commit_interval=COMMIT_S,
+            state_dir=str(settings.data_dir),
+            loglevel=loglevel.upper(),
+            auto_create_topics=True,  # the stores' changelogs; contract topics exist already
+            consumer_extra_config={"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2000},
+            # murmur2, as every producer here: keyed outputs are co-partitioned with input
+            producer_extra_config={"partitioner": "murmur2_random", "linger.ms": 5},
+            on_message_processed=self._processed,
+            broker_availability_timeout=0,  # a broker away is waited for, never fatal
+        )
+        self.topics = {name: self._topic(name) for name in self._names()}
+        self._build()
+
+    @staticmethod
+    def _names() -> tuple[str, ...]:
+        return (
+            *ACTIVITY_TOPICS,
+            "members",
+            "courses",
+            "labels",
+            "deadletter",
+            "recommendations",
+            MEMBER_UPDATES,
+            CLOCK_TICKS,
+            COURSE_LABELS,
+            COURSE_EFFECTS,
+            COHORT_LABELS,
+            COHORT_TRENDS,
+            WATCH_VIEWS,
+            WATCH_STATS,
+        )
+
+    def _topic(self, name: str):
+        return self.app.topic(
+            self.settings.topic(name),
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+            key_serializer="bytes",
+            value_serializer=OutValue(),
+        )
+
+    def _stage(
+        self, names: tuple[str, ...], step: Callable[..., list[Out]], stateful: bool = True
+    ) -> None:
+        frames = [self.app.dataframe(self.topics[n]) for n in names]
+        sdf = reduce(lambda a, b: a.concat(b), frames)
+        sdf = sdf.apply(self._guarded(step), stateful=stateful, metadata=True, expand=True)
+        sdf.to_topic(lambda out, *_: self.topics[out.topic], key=lambda out: out.key)
+
+    def _guarded(self, step: Callable[..., list[Out]]) -> Callable[..., list[Out]]:
+        """Nothing about one record stops the worker: an error while handling it is
+        logged and the record dead-lettered with it."""
+
+        def guarded(value: bytes | None, key: bytes | None, *rest: Any) -> list[Out]:
+            try:
+                return step(value, key, *rest)
+            except Exception as error:
+                ctx = message_context()
+                log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
+                outs: list[Out] = []
+                self._dead(outs, key, value, f"{type(error).__name__}: {error}")
+                return outs
+
+        return guarded
+
+    def _build(self) -> None:
+        member_in = (*ACTIVITY_TOPICS, "members", MEMBER_UPDATES, CLOCK_TICKS)
+        self._stage(member_in, self.member)
+        self._stage((COURSE_LABELS,), self.course)
+        self._stage((COHORT_LABELS,), self.cohort)
+        self._stage((WATCH_VIEWS,), self.count_view)
+        self._stage(("courses",), self.check_course, stateful=False)
+        # `concat` turns on Quix's alignment of partitions by timestamp, which waits for
+        # a partition to be at its end as long as the partition's last offset is a
+        # transaction marker (forever, on topics written transactionally). The member
+        # stage's clock merges its sources by event time itself (labels.clock).
+        self.app._dataframe_registry._requires_time_alignment = False  # no public switch
+
+    def run(self) -> None:
+        """Until SIGINT/SIGTERM (Quix's handlers stop the run loop)."""
+        threads = (self.follower, self.ticker, self.endpoints)
+        for thread in threads:
+            thread.start()
+        try:
+            self.app.run()
+        finally:
+            for thread in threads:
+                thread.stop()
+
+    def health(self) -> dict[str, Any]:
+        lag = self.status["lag"]
+        known = None if math.isnan(lag) else lag
+        return {"status": "ok", "app": self.settings.app_id, **self.status, "lag": known}
+
+    def render_metrics(self) -> str:
+        gauges = {
+            "consumer_lag": (
+                self.status["lag"],
+                "records not yet processed, this worker's partitions",
+            ),
+            "catalog_courses": (len(self.served.known), "courses in this worker's catalog"),
+            "members_indexed": (
+                len(self.served.lists),
+                "members with a list written by this worker",
+            ),
+            "rescores_pending": (len(self.debounce), "members waiting for or in a rescore"),
+        }
+        return self.metrics.render(gauges)
+
+    def _processed(self, topic: str, partition: int, offset: int) -> None:
+        self.done[topic, partition] = offset
+
+    # -- the member stage ------------------------------------------------------------
+
+    def member(
+        self, value: bytes | None, key: bytes | None, ts: int, headers: Any, state: State
+    ) -> list[Out]:
+        ctx = message_context()
+        topic = ctx.topic.removeprefix(self.settings.topic_prefix)
+        outs: list[Out] = []
+        self._follow(outs)
+        now = time.time()
+        if topic == CLOCK_TICKS:
+            if self.clocks.tick(ctx.partition, now):
+                self._sweep(ctx.partition, state, outs)
+            self._periodic(now)
+        elif topic == MEMBER_UPDATES:
+            self._request(key, state)
+        elif topic == "members":
+            self._profile(value, key, state, outs)
+        else:
+            self._activity(topic, value, key, state, outs)
+        self._rescore(now * 1000, outs)
+        return outs
+
+    def _dead(
+        self, outs: list[Out], key: bytes | None, raw: bytes | None, error: RecordError | str
+    ) -> None:
+        ctx = message_context()
+        dead = DeadLetter.of(raw, ctx.topic, ctx.partition, ctx.offset, error)
+        self.metrics.inc("deadletters", help="records sent to the deadletter topic")
+        outs.append(Out("deadletter", dead_letter_key(key) or b"", dead.to_bytes()))
+
+    def _activity(
+        self, topic: str, value: bytes | None, key: bytes | None, state: State, outs: list[Out]
+    ) -> None:
+        self.metrics.inc("events_in", help="activity records consumed from the contract topics")
+        record = parse_activity(topic, key, value, int(time.time() * 1000), self.bounds)
+        if isinstance(record, RecordError):
+            self._dead(outs, key, value, record)
+            return
+        partition = message_context().partition
+        # a dismissal is judged (late, duplicate) but is no source of the clock
+        dismissal = isinstance(record, Dismissal)
+        new_day = not dismissal and self.clocks.observe(
+            partition, record.kind, record.ts, time.time()
+        )
+        raw = state.get_bytes(LABEL_STATE)
+        labels_of = MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
+        videos = VideoStats(self.watch)
+        everyone = global_stats(self.watch, self.settings.partitions)
+        out = self.labeller.step(
+            labels_of, record, videos, everyone, self.clocks.watermark_ms(partition)
+        )
+        if labels_of.member_id:  # kept once an event of the member is accepted
+            state.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._remember(partition, key, labels_of)
+        learned = self._labels(out.labels, key, state, outs)
+        serving = out.accepted and self.served.recommender is not None
+        if out.accepted and isinstance(record, Autoplay):
+            view = value or b""
+            outs.append(Out(WATCH_VIEWS, record.course_id.encode(), view))
+            outs.append(Out(WATCH_VIEWS, partial_key(partition).encode(), view))
+        if serving and isinstance(record, Click):
+            learned = learned or self._member(key, state)
+            self._learn(learned, provisional_click(record), outs)
+        if serving and dismissal:  # no label: the member's lists change
+            learned = learned or self._member(key, state)
+            dismiss(learned, record)
+        if learned is not None:
+            self._changed(key, learned, state)
+        for reject in out.rejects:
+            self._dead(outs, key, value, reject.error)
+        if new_day:
+            self._sweep(partition, state, outs)
+
+    def _remember(self, partition: int, key: bytes, labels_of: MemberLabelState) -> None:
+        """Members with open windows, for the daily sweep."""
+        members = self.open.setdefault(partition, set())
+        if labels_of.buffer or labels_of.pending:
+            members.add(key)
+        else:
+            members.discard(key)
+
+    def _labels(
+        self, labels: list[Label], key: bytes, state: State, outs: list[Out]
+    ) -> MemberState | None:
+        """Labels out; the member learns those not learned when their click arrived.
+        Returns the member's state when it changed."""
+        learned = None
+        for label in labels:
+            outs.append(Out("labels", key, label.model_dump_json().encode()))
+        self.metrics.inc("labels_out", len(labels), help="labels produced")
+        if self.served.recommender is None:
+            return None
+        for label in labels:
+            if label.source != "click":
+                learned = learned or self._member(key, state)
+                self._learn(learned, label, outs)
+        return learned
+
+    def _member(self, key: bytes, state: State) -> MemberState:
+        raw = state.get_bytes(MEMBER_STATE)
+        return MemberState.from_bytes(raw) if raw else self.served.learner.new_member()
+
+    def _learn(self, member: MemberState, label: Label, outs: list[Out]) -> None:
+        """Member half now; the course half to the course's partition, a positive to
+        the partitions of the member's cohorts (the profile is known here only)."""
+        update = self.served.learner.learn_member(member, label)
+        if update is None:
+            return
+        outs.append(Out(COURSE_LABELS, label.course_id.encode(), update.to_json()))
+        for cohort in cohort_updates(member.member, update.course_id, update.y, update.ts):
+            outs.append(Out(COHORT_LABELS, cohort.cohort.encode(), cohort.to_json()))
+
+    def _changed(self, key: bytes, member: MemberState, state: State) -> None:
+        state.set_bytes(MEMBER_STATE, member.to_bytes())
+        self.debounce.mark(key, member, time.time() * 1000)
+
+    def _profile(
+        self, value: bytes | None, key: bytes | None, state: State, outs: list[Out]
+    ) -> None:
+        try:
+            member = parse(Member, value, channels=self.settings.channels)
+            if key != member.member_id.encode():
+                raise RecordError(f"key {key!r} is not the member_id {member.member_id!r}")
+        except RecordError as error:
+            self._dead(outs, key, value, str(error))
+            return
+        if self.served.recommender is not None:
+            state_of = self._member(key, state)
+            state_of.member = member
+            self._changed(key, state_of, state)
+
+    def _request(self, key: bytes, state: State) -> None:
+        """A rescore asked for by a change of the catalog (the member holds the course)."""
+        raw = state.get_bytes(MEMBER_STATE)
+        if raw and self.served.recommender is not None:
+            self.debounce.mark(key, MemberState.from_bytes(raw), time.time() * 1000)
+
+    def _sweep(self, partition: int, state: State, outs: list[Out]) -> None:
+        """A new day on this partition: advance every member with open windows."""
+        watermark = self.clocks.watermark_ms(partition)
+        videos, everyone = (
+            VideoStats(self.watch),
+            global_stats(self.watch, self.settings.partitions),
+        )
+        members = self.open.setdefault(partition, set())
+        if partition not in self.seeded:  # first sweep since the partition came here
+            members |= stored_members(state)
+            self.seeded.add(partition)
+        for key in sorted(members):
+            other = state_of_key(state, key)
+            raw = other.get_bytes(LABEL_STATE)
+            if raw is None:
+                continue
+            labels_of = MemberLabelState.from_bytes(raw)
+            labels = self.labeller.advance(labels_of, watermark, videos, everyone)
+            other.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._remember(partition, key, labels_of)
+            learned = self._labels(labels, key, other, outs)
+            if learned is not None:
+                self._changed(key, learned, other)
+
+    # -- rescoring ---------------------------------------------------------------------
+
+    def _rescore(self, now_ms: float, outs: list[Out]) -> None:
+        """Members changed since the last rescore, scored together when it is due."""
+        if self.served.recommender is None or not self.debounce.due(now_ms):
+            return
+        start = time.perf_counter()
+        batch = self.debounce.take()
+        keys = list(batch)
+        for block in range(0, len(keys), RESCORE_BLOCK):
+            self._rescore_block(keys[block : block + RESCORE_BLOCK], batch, int(now_ms), outs)
+        cost = time.perf_counter() - start
+        log.info("rescored %d members in %.3f s", len(batch), cost)
+        self.metrics.observe(
+            "rescore_seconds", cost / max(len(batch), 1), "time to rescore one member"
+        )
+        self.metrics.inc("rescored", len(batch), help="lists written")
+        self.debounce.done(time.time() * 1000, cost * 1000)
+
+    def _rescore_block(
+        self,
+        keys: list[bytes],
+        batch: dict[bytes, tuple[MemberState, float]],
+        now_ms: int,
+        outs: list[Out],
+    ) -> None:
+        """One block of members scored together; a block that fails is scored member by
+        member, so one member's failure costs only their own list (logged)."""
+        recommender = self.served.recommender
+        try:
+            ids, states = [k.decode() for k in keys], [batch[k][0] for k in keys]
+            rescored = recommender.recommend_many(ids, states, now_ms)
+        except Exception:
+            if len(keys) == 1:
+                log.exception("rescoring member %r failed", keys[0])
+                return
+            for key in keys:
+                self._rescore_block([key], batch, now_ms, outs)
+            return
+        done_ms = time.time() * 1000
+        for key, one in zip(keys, rescored, strict=True):
+            outs.append(Out("recommendations", key, one.record))
+            self.served.index(one.member_id, one.courses)
+            self.metrics.observe(
+                "rescore_delay_seconds",
+                max(done_ms - batch[key][1], 0) / 1000,
+                "first change of a member -> their new list produced",
+            )
+
+    # -- what every worker follows -----------------------------------------------------
+
+    def _follow(self, outs: list[Out]) -> None:
+        """Apply what the follower read since the last record (this thread only)."""
+        if self.served.recommender is not None and not self.follower.caught_up.is_set():
+            self.follower.caught_up.wait()  # no scoring before the catalog is in
+        names = {
+            self.settings.topic(n): n
+            for n in ("courses", COURSE_EFFECTS, COHORT_TRENDS, WATCH_STATS)
+        }
+        courses: list[Course] = []
+        for topic, key, value in self.follower.drain():
+            name = names[topic]
+            if key is None or value is None:
+                continue
+            if name == WATCH_STATS:
+                self.watch[key.decode()] = value
+            elif name == COHORT_TRENDS:
+                self.served.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
+            elif name == COURSE_EFFECTS:
+                if self.served.recommender is not None:
+                    self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
+            else:
+                try:
+                    courses.append(checked_course(key, value))
+                except RecordError:
+                    continue  # dead-lettered by the courses stage
+        if courses:
+            for course_id in self.served.upsert(courses):
+                for member_id in self.served.holding(course_id):
+                    outs.append(Out(MEMBER_UPDATES, member_id.encode(), b"{}"))
+
+    def _periodic(self, now: float) -> None:
+        mono = time.monotonic()
+        if mono - self._polled["model"] >= MODEL_POLL_S and self.served.recommender is not None:
+            self._polled["model"] = mono
+            self.served.roll_in()
+            self.status["model"] = self.served.artifact.name
+        if mono - self._polled["lag"] >= LAG_POLL_S:
+            self._polled["lag"] = mono
+            self._measure_lag()
+
+    def _measure_lag(self) -> None:
+        """Partitions owned and records not processed yet (ticks left out); a partition
+        one past its last record is at its end when the broker's last offset is a
+        transaction marker."""
+        consumer = self.app._consumer  # Quix has no public handle on its consumer
+        ticks = self.settings.topic(CLOCK_TICKS)
+        try:
+            inputs = {t.name for t in self.topics.values()}
+            owned = [tp for tp in consumer.assignment() if tp.topic in inputs]
+            lag = 0
+            for tp in owned:
+                if tp.topic == ticks:
+                    continue
+                # cached: from the last fetch, no request (one would queue behind fetches)
+                _, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    lag = float("nan")  # not fetched yet
+                    break
+                behind = high - self.done.get((tp.topic, tp.partition), -1) - 1
+                lag += 0 if behind <= 1 and self._marker_only(tp, high) else behind
+        except KafkaException:
+            return  # the broker is away: the last figures stand
+        mine = sorted(tp.partition for tp in owned if tp.topic == ticks)
+        for gone in set(self.status["partitions"]) - set(mine):
+            self._forget(gone)
+        self.status["partitions"] = mine
+        self.status["lag"] = lag
+
+    def _forget(self, partition: int) -> None:
+        """A partition left: its new owner has the say on its members now."""
+        log.info("partition %d left this worker", partition)
+        self.clocks.forget(partition)
+        self.open.pop(partition, None)
+        self.seeded.discard(partition)
+        n = self.settings.partitions
+        self.debounce.forget(lambda key: partition_of(key, n) == partition)
+
+    def _marker_only(self, tp: TopicPartition, high: int) -> bool:
+        consumer = self.app._consumer  # Quix has no public handle on its consumer
+        (position,) = consumer.position([TopicPartition(tp.topic, tp.partition)])
+        return position.offset >= high or (tp.topic, tp.partition) not in self.done
+
+    # -- the other stages --------------------------------------------------------------
+
+    def course(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
+        if self.served.recommender is None:
+            return []
+        outs: list[Out] = []
+        self._follow(outs)  # the model's course half reads the catalog
+        raw = state.get_bytes(VALUE)
+        course = CourseState.from_bytes(raw) if raw else CourseState()
+        course = self.served.learner.learn_course(course, CourseUpdate.from_json(value))
+        state.set_bytes(VALUE, course.to_bytes())
+        return [*outs, Out(COURSE_EFFECTS, key, course.to_bytes())]
+
+    def cohort(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
+        raw = state.get_bytes(VALUE)
+        counts = CohortCounts.from_bytes(raw) if raw else CohortCounts()
+        update = CohortUpdate.from_json(value)
+        counts = engage(counts, update.course_id, ts=update.ts)
+        state.set_bytes(VALUE, counts.to_bytes())
+        return [Out(COHORT_TRENDS, key, counts.to_bytes())]
+
+    def count_view(
+        self, value: bytes, key: bytes, ts: int, headers: Any, state: State
+    ) -> list[Out]:
+        view = Autoplay.model_validate_json(value)
+        counted = add_view(
+            state.get_bytes(VALUE),
+            message_context().offset,
+            view.watched_s,
+            view.ts,
+            self.labeller.keep_days,
+        )
+        if counted is None:
+            return []
+        state.set_bytes(VALUE, counted)
+        return [Out(WATCH_STATS, key, counted)]
+
+    def check_course(
+        self, value: bytes | None, key: bytes | None, ts: int, headers: Any
+    ) -> list[Out]:
+        outs: list[Out] = []
+        try:
+            checked_course(key, value)
+        except RecordError as error:
+            self._dead(outs, key, value, str(error))
+        return outs
+
+
+def stored_members(state: State) -> set[bytes]:
+    """Members whose label state the store of the state's partition holds."""
+    suffix = SEPARATOR + LABEL_STATE
+    store = state._transaction._partition  # Quix offers no public way to list keys
+    return {k[: -len(suffix)] for k, _ in store.iter_items(lower_bound=b"") if k.endswith(suffix)}
+
+
+def state_of_key(state: State, key: bytes) -> State:
+    """The state of another key of the same partition, in the same transaction (the
+    daily sweep advances every member of a partition while one record is processed)."""
+    return state._transaction.as_state(prefix=key)  # Quix offers no public way
+
+
+def checked_course(key: bytes | None, raw: bytes | None) -> Course:
+    course = parse(Course, raw)
+    if key != course.course_id.encode():
+        raise RecordError(f"key {key!r} is not the course_id {course.course_id!r}")
+    return course
