@@ -3,7 +3,7 @@ training on 1M synthetic labels, and label-replay featurisation throughput.
 
     .venv/bin/python benchmarks/glmix.py [--labels 1000000]
 
-Targets (issue 4): update < 50 µs per label, 1000-candidate score < 200 µs.
+Targets: update < 50 µs per label, 1000-candidate score < 200 µs.
 """
 
 from __future__ import annotations

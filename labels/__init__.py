@@ -1,4 +1,4 @@
-"""Labels from activity in event time: clicks, autoplay rules, timeouts (issue 3)."""
+"""Labels from activity in event time: clicks, autoplay rules, timeouts."""
 
 from labels.labeller import HOUR_MS, Labeller, Outcome, Reject
 from labels.offline import LogLabeller, label_log, run_labels_cli
