@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("worker", help="run a Faust worker")
+    p = sub.add_parser("worker", help="run a near-line worker (Quix Streams)")
     _kafka_flags(p)
     p.add_argument("--app-id")
     p.add_argument("--web-port", type=_positive_int)
