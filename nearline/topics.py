@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import time
 
-from aiokafka.partitioner import murmur2
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 from pydantic import BaseModel
 
 from nearline.config import COMPACTED_TOPICS, Settings
