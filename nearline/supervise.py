@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from nearline.broker import free_port
 from nearline.config import Settings
+from nearline.topics import read_topic
 from schemas import Recommendations
 
 T = TypeVar("T")
@@ -38,6 +39,15 @@ def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         time.sleep(interval_s)
+
+
+def read_at_least(bootstrap: str, topic: str, n: int, timeout_s: float, what: str) -> list:
+    """Every committed record of `topic` once it holds at least `n` (see `read_topic`)."""
+    return wait_until(
+        lambda: (records := read_topic(bootstrap, topic)) and len(records) >= n and records,
+        timeout_s,
+        what,
+    )
 
 
 class WorkerExited(RuntimeError):

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 
 from labels import label_log
 from nearline.config import Settings
-from nearline.supervise import isolated_settings, wait_until
+from nearline.supervise import isolated_settings, read_at_least, wait_until
 from nearline.topics import group_lag, partition_of, read_topic, topic_size
 from replay.logs import read_events
 from replay.publish import publish_log
@@ -131,11 +131,7 @@ def _online(settings: Settings, expected: int) -> Counter:
     """The labels topic, read committed, once it holds `expected` labels and the worker
     has processed everything sent to it (a repeated label would show)."""
     topic = settings.topic("labels")
-    labels = wait_until(
-        lambda: (r := read_topic(settings.bootstrap, topic)) and len(r) >= expected and r,
-        90,
-        f"{expected} labels",
-    )
+    read_at_least(settings.bootstrap, topic, expected, 90, f"{expected} labels")
     wait_until(lambda: caught_up(settings), 60, "the worker to process the closing events")
     labels = read_topic(settings.bootstrap, topic)
     return Counter(Label.model_validate_json(r.value).model_dump_json() for r in labels)

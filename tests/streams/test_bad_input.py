@@ -13,8 +13,8 @@ import uuid
 
 from kafka import KafkaProducer
 
-from nearline.supervise import isolated_settings, running_worker, wait_until
-from nearline.topics import group_caught_up, read_topic
+from nearline.supervise import isolated_settings, read_at_least, running_worker, wait_until
+from nearline.topics import group_caught_up
 from replay.logs import read_events
 from replay.simulate import simulate
 from replay.world import WorldConfig
@@ -54,12 +54,10 @@ def test_malformed_records_are_dead_lettered_once_with_their_type_and_bounded(
             120,
             "the worker to commit every input record",
         )
-        records = wait_until(
-            lambda: (
-                (r := read_topic(kafka_bootstrap, prefix + "deadletter"))
-                and len(r) >= len(bad)
-                and r
-            ),
+        records = read_at_least(
+            kafka_bootstrap,
+            prefix + "deadletter",
+            len(bad),
             60,
             "a dead letter per malformed record",
         )

@@ -14,8 +14,7 @@ import random
 
 from kafka import KafkaProducer
 
-from nearline.supervise import running_worker, wait_until
-from nearline.topics import read_topic
+from nearline.supervise import read_at_least, running_worker
 from replay.logs import read_events
 from schemas import ACTIVITY_TOPICS, DeadLetter
 from tests.streams.replayed import Replay, finish, label_settings, mismatch
@@ -72,14 +71,8 @@ def test_a_flood_of_bad_records_changes_no_label(kafka_bootstrap, tmp_path, worl
         producer.close()
         replay.join()
         expected, online = finish(world, settings)
-        dead = wait_until(
-            lambda: (
-                (r := read_topic(kafka_bootstrap, settings.topic("deadletter")))
-                and len(r) >= N_BAD
-                and r
-            ),
-            60,
-            f"{N_BAD} dead letters",
+        dead = read_at_least(
+            kafka_bootstrap, settings.topic("deadletter"), N_BAD, 60, f"{N_BAD} dead letters"
         )
         assert worker.proc.poll() is None
     assert online == expected, mismatch(online, expected)

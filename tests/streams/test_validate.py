@@ -11,8 +11,8 @@ import uuid
 
 from kafka import KafkaProducer
 
-from nearline.supervise import isolated_settings, running_worker, wait_until
-from nearline.topics import group_caught_up, read_topic
+from nearline.supervise import isolated_settings, read_at_least, running_worker, wait_until
+from nearline.topics import group_caught_up
 from schemas import ACTIVITY_TOPICS, DeadLetter
 
 TS = 1767225600000
@@ -106,15 +106,7 @@ def test_valid_records_flow_on_and_malformed_ones_are_dead_lettered(kafka_bootst
             "the worker to commit every input record",
         )
         processed = worker.metrics()["nearline_events_in_total"]
-        dead = wait_until(
-            lambda: (
-                (r := read_topic(kafka_bootstrap, prefix + "deadletter"))
-                and len(r) >= len(BAD)
-                and r
-            ),
-            30,
-            "dead letters",
-        )
+        dead = read_at_least(kafka_bootstrap, prefix + "deadletter", len(BAD), 30, "dead letters")
 
     assert processed == N_GOOD * len(ACTIVITY_TOPICS) + len(BAD)
     assert len(dead) == len(BAD)
