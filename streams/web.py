@@ -39,9 +39,17 @@ class Endpoints(threading.Thread):
                     body = json.dumps({"error": f"no such path {path!r} (/health, /metrics)"})
                     self._send(404, "application/json", body)
 
-            def _send(self, status: int, kind: str, body: str) -> None:
+            def _not_allowed(self) -> None:
+                body = json.dumps({"error": f"method {self.command} not allowed (GET only)"})
+                self._send(405, "application/json", body, allow="GET")
+
+            do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+
+            def _send(self, status: int, kind: str, body: str, allow: str | None = None) -> None:
                 data = body.encode()
                 self.send_response(status)
+                if allow:
+                    self.send_header("Allow", allow)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -7,7 +7,10 @@ each change must show in the served lists within a deadline (polled, never slept
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -175,6 +178,16 @@ def test_worker_endpoints_answer_json_and_prometheus_text(served):
     metrics = served.metrics()
     assert metrics["nearline_rescore_seconds_count"] > 0 and metrics["nearline_consumer_lag"] == 0
     assert metrics["nearline_events_in_total"] > 0
+
+
+def test_worker_endpoints_refuse_other_methods_in_json(served):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{served.settings.web_port}/health", data=b"{}", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET"
+    assert "not allowed" in json.loads(refused.value.read())["error"]
 
 
 def test_a_new_model_version_rolls_in_without_a_restart(served, world, model_dir):
