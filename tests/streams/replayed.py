@@ -1,10 +1,11 @@
 """Replay a simulated slice into workers and compare their labels with the offline
 labeller's (shared by the labelling integration tests).
 
-A slice is replayed into a real broker (paced below the worker's capacity, as a replay
-must be), then one impression, click and autoplay per partition far after the log moves
-every partition's event time past every window. The offline labeller is fed the same
-log and the same closing events, so both must hold the same multiset.
+A slice is replayed into a real broker, paced by event time as a replay must be (below
+the worker's capacity, and slow enough for what workers share), then one impression,
+click and autoplay per partition far after the log moves every partition's event time
+past every window. The offline labeller is fed the same log and the same closing
+events, so both must hold the same multiset.
 """
 
 from __future__ import annotations
@@ -25,21 +26,31 @@ from replay.logs import read_events
 from replay.publish import publish_log
 from schemas import ACTIVITY_TOPICS, Autoplay, Click, Impression, Label
 
-RATE = 250.0  # events/s: well below one worker's labelling capacity on 2 cores
+DAY_S = 4.0  # wall seconds per simulated day: the world's ~850 events at ~60 per second
+SPEED = 86_400 / DAY_S
 
 
 def label_settings(bootstrap: str, workdir: Path) -> Settings:
-    # Lateness above the simulator's 2 h of planted lateness: no event is rejected. A
-    # replay runs event time ~10^5 times faster than life, so the lateness also has to
-    # cover the watch statistics' propagation between partitions in event time: two
-    # days of it are ~2 s of wall time at RATE (4 h was ~0.15 s, too short on a loaded
-    # machine; one day, ~1 s, failed once with five test suites sharing 2 cores).
+    """Lateness above the simulator's 2 h of planted lateness, so no event is rejected.
+
+    A replay runs event time SPEED times faster than life, so the lateness must also
+    cover the watch statistics' propagation between partitions in event time (two
+    transactions and a follower's read): two days are 2 * DAY_S of wall time. Paced by
+    count instead, the world's four days passed in ~3.5 s, and propagation slower than
+    two days (~1.8 s) on a busy machine turned autoplay positives into timeouts.
+    """
     base = isolated_settings(bootstrap, workdir, f"lab{uuid.uuid4().hex[:8]}.")
     return replace(base, lateness_s=48 * 3600, idle_s=5)
 
 
+def handover_settings(bootstrap: str, workdir: Path) -> Settings:
+    """Where workers or the broker come and go: autoplays labelled by a rule that reads
+    no watch statistics (see tests.streams.test_restart)."""
+    return replace(label_settings(bootstrap, workdir), autoplay_rule="fraction:0.5")
+
+
 class Replay(threading.Thread):
-    """The log, published at RATE in the background; `join` re-raises its error."""
+    """The log, published at SPEED in the background; `join` re-raises its error."""
 
     def __init__(self, world: Path, settings: Settings) -> None:
         super().__init__(daemon=True)
@@ -48,7 +59,7 @@ class Replay(threading.Thread):
 
     def run(self) -> None:
         try:
-            publish_log(self.world, self.settings, max_rate=RATE, progress=False)
+            publish_log(self.world, self.settings, speed=SPEED, progress=False)
         except BaseException as error:
             self.error = error
 
