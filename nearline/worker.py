@@ -6,6 +6,7 @@ import logging
 
 from models.glmix import GLMixModel, newest_artifact
 from nearline.config import Settings
+from nearline.logs import quiet_repeats
 from nearline.topics import ensure_topics
 
 
@@ -18,7 +19,10 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     )
     from streams.worker import Worker
 
-    Worker(settings, loglevel=loglevel).run()
+    worker = Worker(settings, loglevel=loglevel)
+    # the client's threads report a broker away once per retry each
+    quiet_repeats("quixstreams")
+    worker.run()
 
 
 def check_serving(settings: Settings) -> None:

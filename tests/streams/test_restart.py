@@ -17,24 +17,18 @@ labels.shared); which labels that changes is timing, not what these tests are ab
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from nearline.broker import free_port
-from nearline.config import Settings
 from nearline.supervise import partitions_split, running_worker, wait_until
 from tests.streams.replayed import (
     Replay,
     finish,
-    label_settings,
+    handover_settings,
     mismatch,
     wait_mid_stream,
 )
-
-
-def handover_settings(bootstrap: str, workdir: Path) -> Settings:
-    return replace(label_settings(bootstrap, workdir), autoplay_rule="fraction:0.5")
 
 
 @pytest.mark.parametrize("state", ["same", "empty"])
