@@ -126,6 +126,7 @@ class Worker:
         )
         self._polled = {"model": time.monotonic(), "lag": 0.0}
         self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
+        self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
         self.ticker = Ticker(
             settings.bootstrap, settings.topic(CLOCK_TICKS), settings.partitions, TICK_S
         )
@@ -516,11 +517,14 @@ class Worker:
                 if tp.topic == ticks:
                     continue
                 # cached: from the last fetch, no request (one would queue behind fetches)
-                _, high = consumer.get_watermark_offsets(tp, cached=True)
+                low, high = consumer.get_watermark_offsets(tp, cached=True)
                 if high < 0:
                     lag = float("nan")  # not fetched yet
                     break
-                behind = high - self.done.get((tp.topic, tp.partition), -1) - 1
+                done = self.done.get((tp.topic, tp.partition))
+                if done is None:  # nothing processed here yet: where the group resumes
+                    done = self._resumes_after(tp, low)
+                behind = high - done - 1
                 lag += 0 if behind <= 1 and self._marker_only(tp, high) else behind
         except KafkaException:
             return  # the broker is away: the last figures stand
@@ -530,12 +534,23 @@ class Worker:
         self.status["partitions"] = mine
         self.status["lag"] = lag
 
+    def _resumes_after(self, tp: TopicPartition, low: int) -> int:
+        """The offset before the group's committed one (asked once: a partition with
+        nothing new since this worker took it over has no position to read)."""
+        key = (tp.topic, tp.partition)
+        if key not in self.resumed:
+            consumer = self.app._consumer
+            (at,) = consumer.committed([TopicPartition(*key)], timeout=5)
+            self.resumed[key] = (at.offset if at.offset >= 0 else low) - 1
+        return self.resumed[key]
+
     def _forget(self, partition: int) -> None:
         """A partition left: its new owner has the say on its members now."""
         log.info("partition %d left this worker", partition)
         self.clocks.forget(partition)
         self.open.pop(partition, None)
         self.seeded.discard(partition)
+        self.resumed = {k: v for k, v in self.resumed.items() if k[1] != partition}
         n = self.settings.partitions
         self.debounce.forget(lambda key: partition_of(key, n) == partition)
 
