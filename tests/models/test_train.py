@@ -10,7 +10,7 @@ from models.examples import FeatureState, build_examples
 from models.features import Profile
 from models.glmix import ArtifactError, GLMixModel
 from models.scorer import Scorer
-from models.spec import MC_NAMES, FeatureSpec, SpecMismatch
+from models.spec import HISTORY_NAMES, MC_NAMES, FeatureSpec, SpecMismatch
 from models.synthetic import centred_correlation, planted, planted_records
 from models.train import (
     GLMixTrainer,
@@ -137,6 +137,22 @@ def test_loading_with_a_different_spec_is_refused(tmp_path, model):
         GLMixModel.load(path, expect=other)
     with pytest.raises(ArtifactError, match="not a GLMix model directory"):
         GLMixModel.load(tmp_path)
+
+
+def test_history_columns_are_the_ones_the_labels_move(records):
+    """Featurised from a state that never counts a label, exactly the HISTORY_NAMES
+    columns differ from the usual replay: nothing else reads per-entity history."""
+    courses, members, labels = records
+    spec = FeatureSpec.for_courses(courses)
+
+    def replay(learns):
+        state = FeatureState(
+            Catalog(spec, courses), {m.member_id: Profile.of(spec, m) for m in members}
+        )
+        return build_examples(labels, state, learns=learns)[0].x_mc
+
+    moved = (replay(None) != replay(lambda lb: False)).any(axis=0)
+    assert {n for n, m in zip(MC_NAMES, moved, strict=True) if m} == set(HISTORY_NAMES)
 
 
 def test_replayed_features_come_from_the_state_before_each_label(records):
