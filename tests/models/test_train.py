@@ -9,6 +9,7 @@ from models.catalog import Catalog
 from models.examples import FeatureState, build_examples
 from models.features import Profile
 from models.glmix import ArtifactError, GLMixModel
+from models.refit import batch_logits
 from models.scorer import Scorer
 from models.spec import HISTORY_NAMES, MC_NAMES, FeatureSpec, SpecMismatch
 from models.synthetic import centred_correlation, planted, planted_records
@@ -137,6 +138,20 @@ def test_loading_with_a_different_spec_is_refused(tmp_path, model):
         GLMixModel.load(path, expect=other)
     with pytest.raises(ArtifactError, match="not a GLMix model directory"):
         GLMixModel.load(tmp_path)
+
+
+def test_side_features_fold_into_an_artifact_that_scores_as_trained(data):
+    ex, spec, _ = data
+    fitted = {}
+    for effects in [(), ("member", "course")]:
+        model = train(ex, spec, random_effects=effects, side_features=True)
+        fitted[effects] = model.meta["metrics"]["log_loss"]
+        assert quality(ex.y, batch_logits(model, ex))["log_loss"] == pytest.approx(fitted[effects])
+        assert len(model.courses.ids) == len(ex.course_ids)  # the whole catalog
+    plain = train(ex, spec, random_effects=())  # x_mc only
+    assert fitted[()] < plain.meta["metrics"]["log_loss"]
+    with pytest.raises(ValueError, match="warm start"):
+        train(ex, spec, init=model, side_features=True)
 
 
 def test_history_columns_are_the_ones_the_labels_move(records):
