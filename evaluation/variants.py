@@ -3,6 +3,12 @@ day-of-week ablation), each a GLMix fitted by the batch trainer on a column subs
 x_mc and a subset of the random effects, so every variant scores through the same
 `glmix_logits` as the worker. Incremental variants start from their batch twin and learn
 every later label with `OnlineGLMix`, predicting it first (progressive validation).
+
+The variants with `side` set are GDMix's MovieLens ladder: a global model over the
+member's and course's own features and the x_mc columns that need no history
+(`HISTORY_NAMES` left out: a movie's like-rate or a member's genre counts are per-entity
+effects learned from labels, which would make the global row half a GLMix), then
+per-member and per-course effects on top.
 """
 
 from __future__ import annotations
@@ -17,17 +23,19 @@ from models.examples import Examples
 from models.glmix import GLMixModel
 from models.online import OnlineGLMix, effects
 from models.recovery import taste_recovery
-from models.spec import MC_NAMES, FeatureSpec
+from models.spec import HISTORY_NAMES, MC_NAMES, FeatureSpec
 from models.train import train
 from schemas import Course
 
 DAY_OF_WEEK_COLUMNS = (*(n for n in MC_NAMES if n.startswith("dow_")), "weekend_x_long")
+NO_HISTORY_COLUMNS = tuple(n for n in MC_NAMES if n not in HISTORY_NAMES)
 
 
 @dataclass(frozen=True)
 class Variant:
     """One compared model: which x_mc columns it may use (None: all, minus `drop`), which
-    random effects it fits, and whether it keeps learning after the batch fit.
+    random effects it fits, whether its fixed effect also reads x_c and x_m (`side`, see
+    `models.train`), and whether it keeps learning after the batch fit.
 
     >>> v = Variant("no-dow", "full, no day of week", drop=DAY_OF_WEEK_COLUMNS)
     >>> int(v.mask().sum()), len(MC_NAMES)
@@ -39,6 +47,7 @@ class Variant:
     effects: tuple[str, ...] = ("member", "course")
     keep: tuple[str, ...] | None = None
     drop: tuple[str, ...] = ()
+    side: bool = False
     incremental: bool = False
 
     def mask(self) -> np.ndarray:
@@ -49,13 +58,17 @@ class Variant:
     @property
     def batch_key(self) -> tuple[Any, ...]:
         """Variants with equal keys share one batch fit (an incremental one and its twin)."""
-        return (self.effects, self.keep, self.drop)
+        return (self.effects, self.keep, self.drop, self.side)
 
     def fit(self, ex: Examples, spec: FeatureSpec, **hyperparameters: Any) -> GLMixModel:
         """Batch-train on the allowed columns; the others get weight exactly 0."""
         mask = self.mask()
         model = train(
-            replace(ex, x_mc=ex.x_mc * mask), spec, random_effects=self.effects, **hyperparameters
+            replace(ex, x_mc=ex.x_mc * mask),
+            spec,
+            random_effects=self.effects,
+            side_features=self.side,
+            **hyperparameters,
         )
         model.w = model.w * mask
         return model
@@ -64,7 +77,15 @@ class Variant:
 VARIANTS: tuple[Variant, ...] = (
     Variant("popularity", "popularity (smoothed CTR)", (), ("ctr_logit", "log_impressions")),
     Variant("skill-affinity", "skill affinity (cold start)", (), ("skill_cos", "followed_cos")),
-    Variant("lr", "LR (global only)", ()),
+    Variant("lr", "LR (global, history features)", ()),
+    Variant("side-lr", "LR (global, side features)", (), NO_HISTORY_COLUMNS, side=True),
+    Variant("side+member", "side LR + per-member", ("member",), NO_HISTORY_COLUMNS, side=True),
+    Variant(
+        "side+member+course",
+        "side LR + per-member + per-course",
+        keep=NO_HISTORY_COLUMNS,
+        side=True,
+    ),
     Variant("course-only", "GLMix per-course only", ("course",)),
     Variant("member-only", "GLMix per-member only", ("member",)),
     Variant("full-batch", "GLMix full (batch)"),

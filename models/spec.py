@@ -40,6 +40,17 @@ MC_NAMES = (
     "weekend_x_long",
     "offhours_x_long",
 )
+# x_mc columns read from the labels and impressions counted so far (the member's history,
+# the course's popularity): per-entity information, which a global model over profiles
+# and catalog records alone (GDMix's, say) does not have
+HISTORY_NAMES = (
+    "category_share",
+    "category_log_count",
+    "ctr_logit",
+    "log_impressions",
+    "log_imp_count",
+    "last_seen_recency",
+)
 
 
 class SpecMismatch(ValueError):

@@ -7,6 +7,11 @@ from the second sweep). The sweeps stop short of the joint optimum on purpose: o
 simulator more of them fit the training labels better and the held-out ones worse
 (full GLMix, 20 sweeps instead of 2: test AUC 0.707 down to 0.700).
 Entities with fewer than `min_examples` rows get no model and contribute 0.
+
+With side features the fixed effect also reads the course's x_c and the member's x_m (a
+global model over profiles and catalog records, as GDMix's is); those weights are folded
+into the per-course table (`folded`: each course's mean is the shared weights plus its
+own effect), so the artifact scores like any GLMix.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class GLMixTrainer(BaseEstimator):
         sweeps: int = 2,
         newton_steps: int = 4,
         random_effects: tuple[str, ...] = RANDOM_EFFECTS,
+        side_features: bool = False,
     ):
         self.l2_fixed = l2_fixed
         self.l2_member = l2_member
@@ -93,6 +99,7 @@ class GLMixTrainer(BaseEstimator):
         self.sweeps = sweeps
         self.newton_steps = newton_steps
         self.random_effects = random_effects
+        self.side_features = side_features
 
     def fit(self, ex: Examples, spec: FeatureSpec, init: GLMixModel | None = None) -> GLMixTrainer:
         """Fit on `ex`; with `init` (e.g. yesterday's model), coordinate descent continues
@@ -108,6 +115,8 @@ class GLMixTrainer(BaseEstimator):
             raise ValueError(f"unknown random effects {sorted(unknown)}; use {RANDOM_EFFECTS}")
         if len(np.unique(ex.y)) < 2:
             raise ValueError("training needs both positive and negative labels")
+        if self.side_features and init is not None:
+            raise ValueError("side features are folded into the random effects: no warm start")
         started = time.perf_counter()
         # per kind: (coefficient table, row of it per example, entity of each example, l2)
         kinds = {
@@ -128,8 +137,9 @@ class GLMixTrainer(BaseEstimator):
                 mean[ents] = start[ents]
                 scores[name] = row_dots(table, table_row, mean, entity)
             effects[name] = {"blocks": blocks, "mean": mean, "precision": mean * 0 + l2}
-        x1 = np.hstack([ex.x_mc, np.ones((len(ex), 1))])
-        l2_fixed = np.append(np.full(ex.x_mc.shape[1], self.l2_fixed), 0.0)  # free intercept
+        side = [ex.x_c[ex.course], ex.x_m[ex.member]] if self.side_features else []
+        x1 = np.hstack([ex.x_mc, *side, np.ones((len(ex), 1))])
+        l2_fixed = np.append(np.full(x1.shape[1] - 1, self.l2_fixed), 0.0)  # free intercept
         offset = sum(scores.values(), np.zeros(len(ex)))
         # L2-regularised logistic regression of x_mc with a free intercept (scikit-learn's
         # LogisticRegression with C = 1 / l2_fixed), by Newton to convergence: from the
@@ -137,7 +147,7 @@ class GLMixTrainer(BaseEstimator):
         # L-BFGS took 70 gradients to stop short of the optimum
         if init is None:
             rate = ex.y.mean()
-            wb = np.append(np.zeros(ex.x_mc.shape[1]), np.log(rate / (1.0 - rate)))
+            wb = np.append(np.zeros(x1.shape[1] - 1), np.log(rate / (1.0 - rate)))
         else:
             wb = np.append(init.w, init.b)
         wb = newton(wb[None], x1[None], ex.y[None], offset[None], l2_fixed, FIXED_STEPS)[0][0]
@@ -161,15 +171,28 @@ class GLMixTrainer(BaseEstimator):
                 scores[name] = row_dots(table, table_row, e["mean"], entity)
                 trace.append({"step": f"{name}/{sweep}", **quality(ex.y, offset + scores[name])})
 
-        def fitted(name: str, ids: list[str], dim: int) -> RandomEffects:
-            if name not in effects:
+        d_mc, d_c = ex.x_mc.shape[1], ex.x_c.shape[1]
+
+        def fitted(
+            name: str, ids: list[str], dim: int, l2: float, shift: np.ndarray | None = None
+        ) -> RandomEffects:
+            e = effects.get(name)
+            if shift is not None:  # every entity: the shared weights plus its own effect
+                if e is None:
+                    return RandomEffects(ids, shift, np.full_like(shift, l2))
+                return RandomEffects(ids, shift + e["mean"], e["precision"])
+            if e is None:
                 return RandomEffects([], np.zeros((0, dim)), np.zeros((0, dim)))
-            e = effects[name]
             keep = np.sort(np.concatenate([b.ents for b in e["blocks"]] or [np.zeros(0, int)]))
             return RandomEffects([ids[i] for i in keep], e["mean"][keep], e["precision"][keep])
 
-        members = fitted("member", ex.member_ids, ex.x_c.shape[1])
-        courses = fitted("course", ex.course_ids, ex.x_m.shape[1])
+        members = fitted("member", ex.member_ids, d_c, self.l2_member)
+        shift = (
+            folded(ex.x_c, wb[d_mc : d_mc + d_c], wb[d_mc + d_c : -1])
+            if self.side_features
+            else None
+        )
+        courses = fitted("course", ex.course_ids, ex.x_m.shape[1], self.l2_course, shift)
         meta = {
             "hyperparameters": {
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()
@@ -187,8 +210,22 @@ class GLMixTrainer(BaseEstimator):
             "metrics": {**trace[-1], "trace": trace},
             "train_seconds": round(time.perf_counter() - started, 3),
         }
-        self.model_ = GLMixModel(spec, wb[:-1].copy(), float(wb[-1]), members, courses, meta)
+        self.model_ = GLMixModel(spec, wb[:d_mc].copy(), float(wb[-1]), members, courses, meta)
         return self
+
+
+def folded(x_c: np.ndarray, w_c: np.ndarray, w_m: np.ndarray) -> np.ndarray:
+    """Side weights as a per-course effect over x_m, one row per course of `x_c`: w_m
+    itself, plus the course's own w_c · x_c on x_m's bias column (column 0, always 1).
+    The course table, unlike the member table, covers the whole catalog, so a member
+    first seen after training still gets the whole global model.
+
+    >>> folded(np.array([[1.0, 2.0]]), np.array([0.5, 1.0]), np.array([0.1, 0.2]))
+    array([[2.6, 0.2]])
+    """
+    shift = np.tile(w_m, (len(x_c), 1))
+    shift[:, 0] += x_c @ w_c
+    return shift
 
 
 def train(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from evaluation.protocol import SplitEvaluator, as_of_impression, held_out
 from evaluation.run import EvalConfig, Log, labels_of
-from evaluation.variants import select
+from evaluation.variants import BY_NAME, select
+from models.refit import batch_logits
+from models.spec import HISTORY_NAMES, MC_NAMES
 from replay.simulate import WorldConfig, simulate
 
 RULE = "fixed:9"
@@ -53,6 +56,31 @@ def test_held_out_labels_change_no_feature(log):
     train2, test2 = evaluator.examples(flipped)
     assert np.array_equal(train.x_mc, train2.x_mc) and np.array_equal(train.y, train2.y)
     assert np.array_equal(test.x_mc, test2.x_mc) and np.array_equal(test.y, 1 - test2.y)
+
+
+def test_the_global_row_knows_no_entity_and_no_history(log):
+    """GDMix's global row: its logits are a function of the member's and course's own
+    features and the history-free x_mc columns only. Scrambling the history columns
+    moves the project's LR, not this one; the course table it is folded into is the same
+    affine function of x_c for every course, so no course has an effect of its own."""
+    evaluator = SplitEvaluator(log, EvalConfig(rules=(RULE,), variants=select("side-lr")))
+    train, test = evaluator.examples(labels_of(log.events, RULE))
+    history = [MC_NAMES.index(n) for n in HISTORY_NAMES]
+    scrambled = test.x_mc.copy()
+    scrambled[:, history] = np.random.default_rng(0).normal(size=(len(test), len(history)))
+    models = {name: BY_NAME[name].fit(train, evaluator.spec) for name in ("side-lr", "lr")}
+    moved = {
+        name: np.abs(batch_logits(m, test) - batch_logits(m, replace(test, x_mc=scrambled))).max()
+        for name, m in models.items()
+    }
+    assert moved["side-lr"] == 0.0 and moved["lr"] > 0.01, moved
+    side = models["side-lr"]
+    assert side.members.ids == [] and not side.w[history].any()
+    rows = side.courses.matrix(train.course_ids)
+    assert np.ptp(rows[:, 1:], axis=0).max() == 0.0  # one shared w_m
+    x1 = np.hstack([train.x_c, np.ones((len(rows), 1))])
+    residual = rows[:, 0] - x1 @ np.linalg.lstsq(x1, rows[:, 0], rcond=None)[0]
+    assert np.abs(residual).max() < 1e-9
 
 
 def test_random_split_from_the_command_line_reports_batch_variants(tmp_path):

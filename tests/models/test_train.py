@@ -9,8 +9,9 @@ from models.catalog import Catalog
 from models.examples import FeatureState, build_examples
 from models.features import Profile
 from models.glmix import ArtifactError, GLMixModel
+from models.refit import batch_logits
 from models.scorer import Scorer
-from models.spec import MC_NAMES, FeatureSpec, SpecMismatch
+from models.spec import HISTORY_NAMES, MC_NAMES, FeatureSpec, SpecMismatch
 from models.synthetic import centred_correlation, planted, planted_records
 from models.train import (
     GLMixTrainer,
@@ -137,6 +138,36 @@ def test_loading_with_a_different_spec_is_refused(tmp_path, model):
         GLMixModel.load(path, expect=other)
     with pytest.raises(ArtifactError, match="not a GLMix model directory"):
         GLMixModel.load(tmp_path)
+
+
+def test_side_features_fold_into_an_artifact_that_scores_as_trained(data):
+    ex, spec, _ = data
+    fitted = {}
+    for effects in [(), ("member", "course")]:
+        model = train(ex, spec, random_effects=effects, side_features=True)
+        fitted[effects] = model.meta["metrics"]["log_loss"]
+        assert quality(ex.y, batch_logits(model, ex))["log_loss"] == pytest.approx(fitted[effects])
+        assert len(model.courses.ids) == len(ex.course_ids)  # the whole catalog
+    plain = train(ex, spec, random_effects=())  # x_mc only
+    assert fitted[()] < plain.meta["metrics"]["log_loss"]
+    with pytest.raises(ValueError, match="warm start"):
+        train(ex, spec, init=model, side_features=True)
+
+
+def test_history_columns_are_the_ones_the_labels_move(records):
+    """Featurised from a state that never counts a label, exactly the HISTORY_NAMES
+    columns differ from the usual replay: nothing else reads per-entity history."""
+    courses, members, labels = records
+    spec = FeatureSpec.for_courses(courses)
+
+    def replay(learns):
+        state = FeatureState(
+            Catalog(spec, courses), {m.member_id: Profile.of(spec, m) for m in members}
+        )
+        return build_examples(labels, state, learns=learns)[0].x_mc
+
+    moved = (replay(None) != replay(lambda lb: False)).any(axis=0)
+    assert {n for n, m in zip(MC_NAMES, moved, strict=True) if m} == set(HISTORY_NAMES)
 
 
 def test_replayed_features_come_from_the_state_before_each_label(records):
