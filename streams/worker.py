@@ -27,6 +27,7 @@ from collections.abc import Callable
 from functools import reduce
 from typing import Any, NamedTuple
 
+import orjson
 from confluent_kafka import KafkaException, TopicPartition
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
@@ -127,6 +128,7 @@ class Worker:
         self._polled = {"model": time.monotonic(), "lag": 0.0}
         self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
         self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
+        self.fetched: dict[tuple[str, int], tuple[int, int]] = {}  # next offset, queued
         self.ticker = Ticker(
             settings.bootstrap, settings.topic(CLOCK_TICKS), settings.partitions, TICK_S
         )
@@ -142,7 +144,12 @@ class Worker:
             state_dir=str(settings.data_dir),
             loglevel=loglevel.upper(),
             auto_create_topics=True,  # the stores' changelogs; contract topics exist already
-            consumer_extra_config={"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2000},
+            consumer_extra_config={
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 2000,
+                "statistics.interval.ms": int(LAG_POLL_S * 1000),
+                "stats_cb": self._fetch_stats,
+            },
             # murmur2, as every producer here: keyed outputs are co-partitioned with input
             producer_extra_config={"partitioner": "murmur2_random", "linger.ms": 5},
             on_message_processed=self._processed,
@@ -504,9 +511,9 @@ class Worker:
             self._measure_lag()
 
     def _measure_lag(self) -> None:
-        """Partitions owned and records not processed yet (ticks left out); a partition
-        one past its last record is at its end when the broker's last offset is a
-        transaction marker."""
+        """Partitions owned and records not processed yet (ticks left out), counted from
+        the last offset processed (or the group's committed one) to the partition's end,
+        and nothing for a partition fetched to its end."""
         consumer = self.app._consumer  # Quix has no public handle on its consumer
         ticks = self.settings.topic(CLOCK_TICKS)
         try:
@@ -524,8 +531,8 @@ class Worker:
                 done = self.done.get((tp.topic, tp.partition))
                 if done is None:  # nothing processed here yet: where the group resumes
                     done = self._resumes_after(tp, low)
-                behind = high - done - 1
-                lag += 0 if behind <= 1 and self._marker_only(tp, high) else behind
+                behind = max(0, high - done - 1)
+                lag += 0 if self._fetched_to(tp, high) else behind
         except KafkaException:
             return  # the broker is away: the last figures stand
         mine = sorted(tp.partition for tp in owned if tp.topic == ticks)
@@ -554,10 +561,20 @@ class Worker:
         n = self.settings.partitions
         self.debounce.forget(lambda key: partition_of(key, n) == partition)
 
-    def _marker_only(self, tp: TopicPartition, high: int) -> bool:
-        consumer = self.app._consumer  # Quix has no public handle on its consumer
-        (position,) = consumer.position([TopicPartition(tp.topic, tp.partition)])
-        return position.offset >= high or (tp.topic, tp.partition) not in self.done
+    def _fetch_stats(self, raw: str) -> None:
+        """librdkafka's statistics: how far each partition is fetched and what waits in
+        its queue. The fetch passes what no record reports (transaction markers, a
+        killed worker's aborted outputs), so offsets processed alone never reach the end."""
+        for topic, stats in orjson.loads(raw).get("topics", {}).items():
+            for partition, p in stats.get("partitions", {}).items():
+                if int(partition) >= 0:
+                    self.fetched[topic, int(partition)] = (p["next_offset"], p["fetchq_cnt"])
+
+    def _fetched_to(self, tp: TopicPartition, high: int) -> bool:
+        """Everything below `high` fetched and handed over (each record handed over is
+        processed before the next poll): nothing left to process."""
+        next_offset, queued = self.fetched.get((tp.topic, tp.partition), (-1, 0))
+        return next_offset >= high and queued == 0
 
     # -- the other stages --------------------------------------------------------------
 
