@@ -115,7 +115,7 @@ class Recommender:
         """What the member's candidates are drawn from, trends faded to `ts`; `trending`
         memoises cohort vectors across a block's members."""
         catalog = self.learner.scorer.catalog
-        member = state.member
+        member = state.member and self.learner.member(state.member.member_id, state)
         title = industry = None
         if self.trends is not None:
             memo = {} if trending is None else trending
