@@ -153,6 +153,16 @@ def test_a_worker_serves_the_prior_until_a_version_is_written(tmp_path):
     assert record.view("feed").model_id == "glmix-v0001"
 
 
+def test_a_worker_without_a_model_folder_serves_the_prior():
+    served = Served(Settings())
+    served.upsert(_courses())
+    served.start_cold()
+    served.roll_in()
+    assert served.model_name == PRIOR_VERSION
+    record = served.recommender.recommend("m", served.learner.new_member(), T0)
+    assert record.view("feed").model_id == "glmix-prior"
+
+
 @pytest.mark.parametrize("weight", [0.0, 0.5])
 def test_the_cohort_weight_comes_from_the_settings(weight):
     served = Served(replace(Settings(), cohort_skill_weight=weight))
