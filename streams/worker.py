@@ -488,7 +488,7 @@ class Worker:
             elif name == COHORT_TRENDS:
                 self.served.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
             elif name == COHORT_SKILLS:
-                self.served.cohort_skills.cohorts[key.decode()] = CohortSkills.from_bytes(value)
+                self.served.cohort_skills.put(key.decode(), CohortSkills.from_bytes(value))
             elif name == COURSE_EFFECTS:
                 self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
             else:
