@@ -105,8 +105,8 @@ def _activity(t0: int, days: int) -> tuple[list[Impression], list[Click]]:
 
 
 def _closing(settings: Settings, ts: int) -> tuple[list[Impression], list[Click]]:
-    """An impression and a click per partition past every window: the partitions' event
-    time moves on and every impression of the log gets its label."""
+    """An impression and a click per partition at `ts`: every partition's event time moves
+    there (a new day: its members are advanced, and their open windows close)."""
     members: dict[int, str] = {}
     n = 0
     while len(members) < settings.partitions:
@@ -198,7 +198,11 @@ def test_a_worker_without_a_model_serves_learns_and_rolls_in_the_first_version(
 
         # near-line learning from zero: days of clicks on the favourite category
         impressions, clicks = _activity(t0, DAYS)
-        closing = _closing(settings, max(c.ts for c in clicks) + 2 * 3600_000)
+        # past every window and into the next UTC day: the daily sweep labels the rest
+        closes = max(i.ts for i in impressions) + int(
+            (settings.window_s + settings.lateness_s) * 1000
+        )
+        closing = _closing(settings, (closes // DAY_MS + 1) * DAY_MS + 3600_000)
         with Publisher(settings) as publisher:
             publisher.send("impressions", [*impressions, *closing[0]])
             publisher.send("clicks", [*clicks, *closing[1]])
