@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -192,6 +192,21 @@ class CohortSkillTable:
         if not member.skills or not cohort:
             return dict(member.skills or cohort)
         return _sum([_unit(member.skills), cohort], [self.profile_weight, self.cohort_weight])
+
+
+def as_scored(members: Iterable[Member], table: CohortSkillTable) -> list[Member]:
+    """The profiles as a worker scores them, for batch training: each with its effective
+    skills, the cohorts learned from these profiles (`table`, empty, gives the blend).
+
+    >>> a = Member(member_id="a", skills={"sql": 1.0}, title="Analyst")
+    >>> [m.skills for m in as_scored([a, Member(member_id="b", skills={}, title="Analyst")],
+    ...     CohortSkillTable())]
+    [{'sql': 1.5}, {'sql': 1.0}]
+    """
+    members = list(members)
+    for member in members:
+        table.learn(None, member)
+    return [m.model_copy(update={"skills": table.effective_skills(m)}) for m in members]
 
 
 def _unit(skills: Mapping[str, float]) -> dict[str, float]:
