@@ -170,6 +170,19 @@ class Learner:
     def new_member(self, member: Member | None = None) -> MemberState:
         return replace(MemberState.empty(self.spec.n_categories), member=member)
 
+    def fit(self, state: MemberState) -> MemberState:
+        """`state` laid out for this model's spec (in place): a version trained with other
+        categories than the one the state was learned under (the prior's catalog, or a
+        retrain after a new category) makes its alpha_m and per-category counts mean
+        nothing, so they start again (the batch posterior or the prior; zero counts)."""
+        d_c, n = self.spec.dims[0], self.spec.n_categories
+        if state.alpha is not None and len(state.alpha.mean) != d_c:
+            state.alpha = None
+        if len(state.history.category_counts) != n:
+            counts = np.zeros(n, np.float32)
+            state.history = replace(state.history, category_counts=counts)
+        return state
+
     def member(self, member_id: str, state: MemberState) -> Member:
         """The member as scored: their profile with their effective skills (eq. 1 of the
         paper, when `skills_of` blends in their cohorts'), an empty one before any."""
@@ -190,6 +203,7 @@ class Learner:
 
     def learn_member(self, state: MemberState, label: Label) -> CourseUpdate | None:
         """Member half (mutates `state`); None for a course missing from the catalog."""
+        self.fit(state)
         catalog = self.scorer.catalog
         row = catalog.index.get(label.course_id)
         if row is None:

@@ -147,6 +147,7 @@ class Recommender:
         (replays run in the past), or `now` without one."""
         scorer = self.learner.scorer
         catalog = scorer.catalog
+        states = [self.learner.fit(s) for s in states]
         ts = [s.seen_at or now for s in states]
         trending: dict = {}
         signals = [self.signals(s, t, trending) for s, t in zip(states, ts, strict=True)]

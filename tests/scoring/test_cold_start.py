@@ -171,3 +171,28 @@ def test_the_cohort_weight_comes_from_the_settings(weight):
         Member(member_id="m", skills={"sql": 1.0}, title="Eng")
     )
     assert skills.get("git", 0.0) == pytest.approx(weight)
+
+
+def test_a_version_with_a_new_category_rolls_in_over_states_learned_under_the_prior(tmp_path):
+    served = Served(replace(Settings(), model_dir=tmp_path))
+    courses = _courses()
+    served.upsert(courses)
+    served.start_cold()
+    state = served.learner.new_member(Member(member_id="m", skills={"sql": 1.0}))
+    for n, course in enumerate(courses[:3]):
+        served.learner.learn_member(state, _click("m", course.course_id, T0 + n))
+    old_dims = len(state.alpha.mean)
+    added = courses[0].model_copy(update={"course_id": "video0", "category": "video"})
+    served.upsert([added])
+    labels = [_click("x", c.course_id, T0).model_copy(update={"label": n % 2})
+              for n, c in enumerate([*courses, added])]  # fmt: skip
+    members = [Member(member_id="x", skills={})]
+    train_from_labels(labels, [*courses, added], members, min_examples=1).save(tmp_path / "v0001")
+    served.roll_in()
+    learner = served.learner
+    assert learner.spec.categories == ("code", "data", "design", "video")
+    assert learner.scorer.catalog.category[learner.scorer.catalog.row("video0")] == 3
+    record = served.recommender.recommend("m", state, T0 + 10)  # the state is laid out anew
+    assert record.view("feed").model_id == "glmix-v0001" and record.view("feed").items
+    assert learner.learn_member(state, _click("m", "video0", T0 + 20)) is not None
+    assert len(state.alpha.mean) == learner.spec.dims[0] == old_dims + 1
