@@ -408,7 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-id")
     p.add_argument("--web-port", type=_positive_int)
     p.add_argument("--data-dir", type=Path)
-    p.add_argument("--model", type=Path, help="GLMix artifact, or a folder of versions")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="GLMix artifact, or a folder of versions (none yet, or no flag: the prior model)",
+    )
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=cmd_worker)
 
