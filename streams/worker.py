@@ -247,6 +247,10 @@ class Worker:
                 "records not yet processed, this worker's partitions",
             ),
             "catalog_courses": (len(self.served.known), "courses in this worker's catalog"),
+            "cohort_skills": (
+                len(self.served.cohort_skills.cohorts),
+                "title and industry cohorts whose skills this worker knows",
+            ),
             "members_indexed": (
                 len(self.served.lists),
                 "members with a list written by this worker",

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from nearline.broker import free_port
-from nearline.config import COHORT_SKILLS, Settings
+from nearline.config import Settings
 from nearline.supervise import (
     Worker,
     isolated_settings,
@@ -167,7 +167,7 @@ def test_a_worker_without_a_model_serves_learns_and_rolls_in_the_first_version(
             "the worker to own every partition",
         )
         # cold start: every profile served within SERVED_S, with cold-start reasons; the
-        # members without skills come once their cohorts' skills are on their topic
+        # members without skills come once the worker knows their cohorts' skills
         skilled = [m for m in members if m.skills]
         with Publisher(settings) as publisher:
             publisher.send("members", skilled)
@@ -178,7 +178,12 @@ def test_a_worker_without_a_model_serves_learns_and_rolls_in_the_first_version(
                 "every profile's list",
             )
             assert time.monotonic() - sent < SERVED_S
-            read_at_least(settings.bootstrap, settings.topic(COHORT_SKILLS), 4, 30, "cohorts")
+            cohorts = {f"title{i // 8}" for i in range(MEMBERS)} | {"ind0", "ind1"}
+            wait_until(
+                lambda: worker.metrics()["nearline_cohort_skills"] == len(cohorts),
+                30,
+                "the worker to know every cohort's skills",
+            )
             unskilled = [m for m in members if not m.skills]
             publisher.send("members", unskilled)
             sent = time.monotonic()
