@@ -363,7 +363,11 @@ class Worker:
 
     def _member(self, key: bytes, state: State) -> MemberState:
         raw = state.get_bytes(MEMBER_STATE)
-        return MemberState.from_bytes(raw) if raw else self.served.learner.new_member()
+        if raw:
+            return MemberState.from_bytes(raw)
+        if self.served.recommender is None:  # no catalog yet: laid out once there is one
+            return MemberState.empty(0)
+        return self.served.learner.new_member()
 
     def _learn(self, member: MemberState, label: Label, outs: list[Out]) -> None:
         """Member half now; the course half to the course's partition, a positive to
@@ -389,12 +393,11 @@ class Worker:
         except RecordError as error:
             self._dead(outs, key, value, str(error))
             return
-        if self.served.recommender is not None:
-            state_of = self._member(key, state)
-            for update in skill_updates(state_of.member, member):  # stored with the profile
-                outs.append(Out(COHORT_PROFILES, update.cohort.encode(), update.to_json()))
-            state_of.member = member
-            self._changed(key, state_of, state)
+        state_of = self._member(key, state)  # rescored once there is a model, if not yet
+        for update in skill_updates(state_of.member, member):  # stored with the profile
+            outs.append(Out(COHORT_PROFILES, update.cohort.encode(), update.to_json()))
+        state_of.member = member
+        self._changed(key, state_of, state)
 
     def _request(self, key: bytes, state: State) -> None:
         """A rescore asked for by a change of the catalog (the member holds the course)."""

@@ -154,8 +154,6 @@ def test_a_worker_without_a_model_serves_learns_and_rolls_in_the_first_version(
     now = int(time.time() * 1000)
     t0 = now - (DAYS + 1) * DAY_MS
     members = _members()
-    with Publisher(settings) as publisher:
-        publisher.send("courses", _courses(now))
     reader_settings = replace(settings, web_port=free_port(), data_dir=tmp_path / "reader")
     with (
         running_worker(settings, tmp_path / "worker.log") as worker,
@@ -166,11 +164,20 @@ def test_a_worker_without_a_model_serves_learns_and_rolls_in_the_first_version(
             60,
             "the worker to own every partition",
         )
-        # cold start: every profile served within SERVED_S, with cold-start reasons; the
-        # members without skills come once the worker knows their cohorts' skills
+        # cold start: every profile served within SERVED_S, with cold-start reasons (one
+        # that came before the catalog: once the catalog is in); the members without
+        # skills come once the worker knows their cohorts' skills
         skilled = [m for m in members if m.skills]
         with Publisher(settings) as publisher:
-            publisher.send("members", skilled)
+            publisher.send("members", skilled[:1])
+            wait_until(
+                lambda: worker.metrics()["nearline_rescores_pending"] == 1,
+                30,
+                "the first profile to wait for a catalog",
+            )
+            assert worker.get("/health")[1]["model"] is None
+            publisher.send("courses", _courses(now))
+            publisher.send("members", skilled[1:])
             sent = time.monotonic()
             wait_until(
                 lambda: all(_list(reader, m.member_id) for m in skilled),
