@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -153,8 +154,13 @@ class Learner:
     ([1], 1.0, True)
     """
 
-    def __init__(self, scorer: Scorer):
+    def __init__(
+        self,
+        scorer: Scorer,
+        skills_of: Callable[[Member], Mapping[str, float]] | None = None,
+    ):
         self.scorer = scorer
+        self.skills_of = skills_of  # a member's effective skills (profile + cohort), if not own
         self.member_effect, self.course_effect = effects(scorer.model)
 
     @property
@@ -164,9 +170,29 @@ class Learner:
     def new_member(self, member: Member | None = None) -> MemberState:
         return replace(MemberState.empty(self.spec.n_categories), member=member)
 
-    def profile(self, member_id: str, state: MemberState) -> Profile:
+    def fit(self, state: MemberState) -> MemberState:
+        """`state` laid out for this model's spec (in place): a version trained with other
+        categories than the one the state was learned under (the prior's catalog, or a
+        retrain after a new category) makes its alpha_m and per-category counts mean
+        nothing, so they start again (the batch posterior or the prior; zero counts)."""
+        d_c, n = self.spec.dims[0], self.spec.n_categories
+        if state.alpha is not None and len(state.alpha.mean) != d_c:
+            state.alpha = None
+        if len(state.history.category_counts) != n:
+            counts = np.zeros(n, np.float32)
+            state.history = replace(state.history, category_counts=counts)
+        return state
+
+    def member(self, member_id: str, state: MemberState) -> Member:
+        """The member as scored: their profile with their effective skills (eq. 1 of the
+        paper, when `skills_of` blends in their cohorts'), an empty one before any."""
         member = state.member or Member(member_id=member_id, skills={})
-        return Profile.of(self.spec, member)
+        if self.skills_of is None:
+            return member
+        return member.model_copy(update={"skills": dict(self.skills_of(member))})
+
+    def profile(self, member_id: str, state: MemberState) -> Profile:
+        return Profile.of(self.spec, self.member(member_id, state))
 
     def alpha(self, member_id: str, state: MemberState) -> Posterior:
         """alpha_m: near-line posterior, else the batch model's, else the prior."""
@@ -177,6 +203,7 @@ class Learner:
 
     def learn_member(self, state: MemberState, label: Label) -> CourseUpdate | None:
         """Member half (mutates `state`); None for a course missing from the catalog."""
+        self.fit(state)
         catalog = self.scorer.catalog
         row = catalog.index.get(label.course_id)
         if row is None:

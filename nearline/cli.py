@@ -144,9 +144,18 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise UserError("training from a labels file needs --log (the log with the catalog)")
     if not args.labels.is_file():
         raise UserError(f"no such labels file: {args.labels}")
+    from replay.logs import read_members
+    from scoring.cohort_skills import as_scored
+
     window_ms = int(args.window_h * 3_600_000)
+    members = as_scored(read_members(args.log), _settings(args).cohort_skill_table())
     summary = run_train_cli(
-        args.labels, args.log, args.out, progress=not args.quiet, window_ms=window_ms
+        args.labels,
+        args.log,
+        args.out,
+        progress=not args.quiet,
+        window_ms=window_ms,
+        members=members,
     )
     print(" ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list)))
 
@@ -399,7 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-id")
     p.add_argument("--web-port", type=_positive_int)
     p.add_argument("--data-dir", type=Path)
-    p.add_argument("--model", type=Path, help="GLMix artifact, or a folder of versions")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="GLMix artifact, or a folder of versions (none yet, or no flag: the prior model)",
+    )
     p.add_argument("--loglevel", default="warning")
     p.set_defaults(func=cmd_worker)
 

@@ -18,6 +18,8 @@ COURSE_LABELS = "course-labels"  # internal: labels' course halves, keyed by cou
 COURSE_EFFECTS = "course-effects"  # internal: beta_c + popularity per course (every worker)
 COHORT_LABELS = "cohort-labels"  # internal: positives per member cohort, keyed by cohort
 COHORT_TRENDS = "cohort-trends"  # internal: decayed positives per cohort (every worker)
+COHORT_PROFILES = "cohort-profiles"  # internal: profile skills in/out of a cohort, by cohort
+COHORT_SKILLS = "cohort-skills"  # internal: summed profile skills per cohort (every worker)
 CATALOG_TOPICS = ("courses", "members")
 OUTPUT_TOPICS = ("labels", "recommendations", "deadletter")
 INTERNAL_TOPICS = (
@@ -29,9 +31,19 @@ INTERNAL_TOPICS = (
     COURSE_EFFECTS,
     COHORT_LABELS,
     COHORT_TRENDS,
+    COHORT_PROFILES,
+    COHORT_SKILLS,
 )
 COMPACTED_TOPICS = frozenset(
-    {"courses", "members", "recommendations", COURSE_EFFECTS, COHORT_TRENDS, WATCH_STATS}
+    {
+        "courses",
+        "members",
+        "recommendations",
+        COURSE_EFFECTS,
+        COHORT_TRENDS,
+        COHORT_SKILLS,
+        WATCH_STATS,
+    }
 )
 
 

@@ -35,6 +35,7 @@ from replay.logs import read_courses, read_events, read_members
 from replay.publish import publish_log
 from replay.simulate import WorldConfig, simulate
 from schemas import ACTIVITY_TOPICS, Label
+from scoring.cohort_skills import as_scored
 
 REPLAY_RATE = 300.0  # events/s
 SHOWN_MEMBERS = 3
@@ -52,7 +53,8 @@ def initial_model(world: Path, settings: Settings, out: Path, train_days: int) -
     start = min(event_ts(lb) for lb in labels)
     # by impression time: an early impression's label may come after the cut (timeouts)
     early = [lb for lb in labels if event_ts(lb) < start + train_days * DAY_MS]
-    model = train_from_labels(early, read_courses(world), read_members(world), min_examples=5)
+    members = as_scored(read_members(world), settings.cohort_skill_table())  # as workers do
+    model = train_from_labels(early, read_courses(world), members, min_examples=5)
     return model.save(out)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from models.trainer import NoTrainingData, RefitResult, Refitter, Schedule, TrainingData
 from nearline.config import Settings
 from nearline.snapshot import SnapshotError, read_snapshot
+from scoring.cohort_skills import as_scored
 
 TRAINING_TOPICS = ("labels", "courses", "members")
 
@@ -19,6 +20,7 @@ def refit_from_topics(
     """Read the training topics up to now and refit once."""
     records = read_snapshot(settings, TRAINING_TOPICS, progress=progress)
     data = TrainingData.from_records(records["labels"], records["courses"], records["members"])
+    data.members = as_scored(data.members, settings.cohort_skill_table())  # as workers do
     return refitter.refit(data, source={t: len(r) for t, r in records.items()})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from models.glmix import GLMixModel, newest_artifact
+from models.glmix import ArtifactError, GLMixModel, newest_artifact
 from nearline.config import Settings
 from nearline.logs import quiet_repeats
 from nearline.topics import ensure_topics
@@ -27,9 +27,18 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
 
 def check_serving(settings: Settings) -> None:
     """Fail before starting (ValueError: a one-line user error) on a model folder or
-    treatments the worker could not use."""
+    treatments the worker could not use. A folder without a version yet is fine: the
+    worker serves the prior model until one is written there."""
     from scoring.recommend import parse_treatments
 
-    if settings.model_dir is not None:
-        GLMixModel.load(newest_artifact(settings.model_dir))
+    model_dir = settings.model_dir
+    if model_dir is not None:
+        if model_dir.exists() and not model_dir.is_dir():
+            raise ValueError(f"{model_dir} is not a model folder")
+        try:
+            newest = newest_artifact(model_dir)
+        except ArtifactError:  # cold start: the first version written there rolls in
+            newest = None
+        if newest is not None:
+            GLMixModel.load(newest)
     parse_treatments(settings.treatments, settings.channels)

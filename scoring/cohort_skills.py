@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,7 @@ from scoring.trending import cohorts_of
 
 _HEADER = struct.Struct("<BII")  # version, members, skills
 _ZERO = 1e-9  # a sum taken back to about 0 by removals is dropped
+COHORT_TOP = 10  # a cohort's heaviest skills that a member's skills are blended with
 
 
 @dataclass(frozen=True)
@@ -141,13 +142,22 @@ class CohortSkillTable:
     {'sql': 1.0}
     """
 
-    def __init__(self, profile_weight: float = 1.0, cohort_weight: float = 0.5):
+    def __init__(
+        self, profile_weight: float = 1.0, cohort_weight: float = 0.5, top: int = COHORT_TOP
+    ):
         self.profile_weight = profile_weight  # δ1
         self.cohort_weight = cohort_weight  # δ2
-        self.cohorts: dict[str, CohortSkills] = {}
+        self.top = top  # heaviest cohort skills blended in
+        self.cohorts: dict[str, CohortSkills] = {}  # change through `put` or `apply`
+        self._blends: dict[tuple[str | None, ...], dict[str, float]] = {}  # per cohort pair
+
+    def put(self, cohort: str, skills: CohortSkills) -> None:
+        """A cohort's state as its stage wrote it (every worker follows them)."""
+        self.cohorts[cohort] = skills
+        self._blends.clear()
 
     def apply(self, update: SkillUpdate) -> None:
-        self.cohorts[update.cohort] = self.cohorts.get(update.cohort, CohortSkills()).apply(update)
+        self.put(update.cohort, self.cohorts.get(update.cohort, CohortSkills()).apply(update))
 
     def learn(self, old: Member | None, new: Member | None) -> None:
         """A member's profile changed from `old` (None: first seen) to `new` (None: gone)."""
@@ -155,21 +165,48 @@ class CohortSkillTable:
             self.apply(update)
 
     def cohort_skills(self, member: Member) -> dict[str, float]:
-        """f_title,industry: the mean of the member's cohorts' skills, each unit-norm."""
+        """f_title,industry: the mean of the member's cohorts' skills, each unit-norm, cut
+        to its `top` heaviest (a cohort of many members lists a long tail of skills, and
+        every skill named is a candidate source and a reason). Shared: not to be changed."""
+        key = cohorts_of(member)
+        if key not in self._blends:
+            self._blends[key] = self._blend(key)
+        return self._blends[key]
+
+    def _blend(self, cohorts: tuple[str | None, ...]) -> dict[str, float]:
         parts = [
             _unit(self.cohorts[c].mean())
-            for c in cohorts_of(member)
+            for c in cohorts
             if c is not None and c in self.cohorts and self.cohorts[c].members
         ]
-        return _unit(_sum(parts, [1.0 / len(parts)] * len(parts))) if parts else {}
+        if not parts:
+            return {}
+        mean = _sum(parts, [1.0 / len(parts)] * len(parts))
+        heaviest = sorted(mean, key=lambda s: (-mean[s], s))[: self.top]
+        return _unit({s: mean[s] for s in sorted(heaviest)})
 
     def effective_skills(self, member: Member) -> dict[str, float]:
         """δ1·f_profile + δ2·f_title,industry, both unit-norm (so the δ weigh directions);
         a member without skills gets their cohorts' skills, one without cohorts their own."""
         cohort = self.cohort_skills(member)
         if not member.skills or not cohort:
-            return dict(member.skills) if member.skills else cohort
+            return dict(member.skills or cohort)
         return _sum([_unit(member.skills), cohort], [self.profile_weight, self.cohort_weight])
+
+
+def as_scored(members: Iterable[Member], table: CohortSkillTable) -> list[Member]:
+    """The profiles as a worker scores them, for batch training: each with its effective
+    skills, the cohorts learned from these profiles (`table`, empty, gives the blend).
+
+    >>> a = Member(member_id="a", skills={"sql": 1.0}, title="Analyst")
+    >>> [m.skills for m in as_scored([a, Member(member_id="b", skills={}, title="Analyst")],
+    ...     CohortSkillTable())]
+    [{'sql': 1.5}, {'sql': 1.0}]
+    """
+    members = list(members)
+    for member in members:
+        table.learn(None, member)
+    return [m.model_copy(update={"skills": table.effective_skills(m)}) for m in members]
 
 
 def _unit(skills: Mapping[str, float]) -> dict[str, float]:

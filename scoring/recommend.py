@@ -115,7 +115,7 @@ class Recommender:
         """What the member's candidates are drawn from, trends faded to `ts`; `trending`
         memoises cohort vectors across a block's members."""
         catalog = self.learner.scorer.catalog
-        member = state.member
+        member = state.member and self.learner.member(state.member.member_id, state)
         title = industry = None
         if self.trends is not None:
             memo = {} if trending is None else trending
@@ -147,6 +147,7 @@ class Recommender:
         (replays run in the past), or `now` without one."""
         scorer = self.learner.scorer
         catalog = scorer.catalog
+        states = [self.learner.fit(s) for s in states]
         ts = [s.seen_at or now for s in states]
         trending: dict = {}
         signals = [self.signals(s, t, trending) for s, t in zip(states, ts, strict=True)]

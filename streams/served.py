@@ -1,6 +1,12 @@
 """The worker's in-memory side of serving: model, catalog (every course), course effects,
-cohort trends, and the reverse index course -> members of this worker whose lists hold
-it. Touched by the processing thread only."""
+cohort trends and skills, and the reverse index course -> members of this worker whose
+lists hold it. Touched by the processing thread only.
+
+Without a trained version (no model folder, or one with no version in it yet) the worker
+serves the prior model (`models.prior`) from the moment the catalog is in, learning
+every member's and course's effects near-line from the first labels; the first version
+written to the model folder rolls in over it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import logging
 from pathlib import Path
 
 from models.catalog import Catalog
-from models.glmix import GLMixModel, newest_artifact
+from models.glmix import ArtifactError, GLMixModel, newest_artifact
 from models.learner import CourseState, Learner
+from models.prior import PRIOR_VERSION, prior_model
 from models.scorer import Scorer
+from models.spec import FeatureSpec
 from nearline.config import Settings
 from schemas import Course
 from scoring.recommend import Recommender, parse_treatments
@@ -20,58 +28,97 @@ log = logging.getLogger(__name__)
 
 
 class Served:
-    """Model and catalog of one worker; None recommender while no model is configured."""
+    """Model and catalog of one worker; None recommender until there is a model to serve:
+    a trained version at once, the prior once the catalog holds a course."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.treatments = parse_treatments(settings.treatments, settings.channels)
         self.recommender: Recommender | None = None
-        self.artifact: Path | None = None
+        self.artifact: Path | None = None  # None: the prior (or nothing) is served
         self.known: dict[str, Course] = {}  # last valid record of every course
         self.pending: dict[str, CourseState] = {}  # effects of courses not yet in the catalog
+        self.effects: dict[str, CourseState] = {}  # newest near-line effect of every course
         self.trends = Trends()  # every cohort's counts, from `cohort-trends`
+        self.cohort_skills = settings.cohort_skill_table()  # from `cohort-skills`
         self.lists: dict[str, tuple[str, ...]] = {}  # member -> courses of their record
         self.holders: dict[str, set[str]] = {}  # the reverse: course -> members
-        if settings.model_dir is not None:
-            self.load(newest_artifact(settings.model_dir))
+        newest = self.newest()
+        if newest is not None:
+            self.load(newest)
 
     @property
     def learner(self) -> Learner:
         assert self.recommender is not None
         return self.recommender.learner
 
+    @property
+    def model_name(self) -> str | None:
+        """The served version's name, `prior` on a cold start, None before either."""
+        if self.recommender is None:
+            return None
+        return self.recommender.model_version
+
+    def newest(self) -> Path | None:
+        """The model folder's newest version, None without a folder or a version in it."""
+        if self.settings.model_dir is None:
+            return None
+        try:
+            return newest_artifact(self.settings.model_dir)
+        except ArtifactError:
+            return None
+
     def load(self, artifact: Path) -> None:
         """Bind a model artifact to the catalog (at start, and to roll in a new version)."""
-        model = GLMixModel.load(artifact)
-        if self.recommender is None:
-            catalog = Catalog(model.spec, self.known.values())
+        self._serve(GLMixModel.load(artifact), artifact.name)
+        self.artifact = artifact
+        log.info("model %s loaded (%d courses in the catalog)", artifact, len(self.known))
+
+    def start_cold(self) -> None:
+        """No trained version: serve the prior model, its category vocabulary the
+        catalog's now (categories added later share the spec's unseen-category slot
+        until a trained version knows them)."""
+        if self.recommender is not None or not self.known:
+            return
+        self._serve(prior_model(FeatureSpec.for_courses(self.known.values())), PRIOR_VERSION)
+        log.info("no model yet: serving the prior (%d courses in the catalog)", len(self.known))
+
+    def _serve(self, model: GLMixModel, version: str) -> None:
+        """Score with `model` from now on: the catalog, its popularity and the cohorts'
+        signals stay (a catalog laid out by another spec is laid out anew)."""
+        old = self.recommender
+        if old is not None and old.learner.spec == model.spec:
+            catalog = old.learner.scorer.catalog
         else:
-            catalog = self.learner.scorer.catalog  # courses and popularity stay
+            catalog = Catalog(model.spec, self.known.values())
+            for course_id, state in self.effects.items():
+                if course_id in catalog.index:
+                    catalog.set_stats(catalog.row(course_id), state.stats)
         self.recommender = Recommender(
-            Learner(Scorer(model, catalog)),
+            Learner(Scorer(model, catalog), self.cohort_skills.effective_skills),
             self.treatments,
             k=self.settings.top_k,
-            model_version=artifact.name,
+            model_version=version,
             trends=self.trends,
         )
-        self.artifact = artifact
-        log.info("model %s loaded (%d courses in the catalog)", artifact, len(catalog))
+        for course_id in [c for c in self.pending if c in catalog.index]:
+            self.apply_effect(course_id, self.pending.pop(course_id))
 
     def roll_in(self) -> None:
-        """A newer artifact in the model folder replaces the model without a restart."""
-        if self.settings.model_dir is None:
-            return
-        newest = newest_artifact(self.settings.model_dir)
-        if newest != self.artifact:
+        """A newer artifact in the model folder replaces the model (or the prior) without
+        a restart."""
+        newest = self.newest()
+        if newest is not None and newest != self.artifact:
             self.load(newest)
 
     def apply_effect(self, course_id: str, state: CourseState) -> None:
         """A course's near-line beta_c and popularity, into the scorer and catalog."""
-        scorer = self.learner.scorer
-        row = scorer.catalog.index.get(course_id)
+        self.effects[course_id] = state
+        row = None if self.recommender is None else self.learner.scorer.catalog.index.get(course_id)
         if row is None:
             self.pending[course_id] = state
             return
+        scorer = self.learner.scorer
         if state.beta is not None:
             scorer.set_course(course_id, state.beta.mean)
         scorer.catalog.set_stats(row, state.stats)

@@ -4,14 +4,19 @@ made by the core packages (schemas, labels, models, scoring).
     impressions, clicks, autoplays, dismissals, members, member-updates, clock-ticks
         (keyed by member, co-partitioned) -> member stage (state: label state, GLMix
         member state) -> labels, deadletter; course halves -> course-labels; cohort
-        positives -> cohort-labels; accepted autoplays -> watch-views; debounced
-        rescores -> recommendations
+        positives -> cohort-labels; profile skills in/out of cohorts -> cohort-profiles;
+        accepted autoplays -> watch-views; debounced rescores -> recommendations
     course-labels (by course) -> course stage -> course-effects (beta_c, popularity)
     cohort-labels (by cohort) -> cohort stage -> cohort-trends
+    cohort-profiles (by cohort) -> cohort skills stage -> cohort-skills
     watch-views (by course, and by partial of the global statistics) -> watch stage
         -> watch-stats
     courses -> dead-lettered when bad (each partition on one worker)
-    courses, course-effects, cohort-trends, watch-stats -> every worker, in memory
+    courses, course-effects, cohort-trends, cohort-skills, watch-stats -> every worker,
+        in memory
+
+A worker serves from the start: a trained version of the model folder, else the prior
+model (`streams.served`), whose member and course effects it learns from the first labels.
 
 Processing is exactly-once: outputs, state changelogs and consumer offsets commit in one
 Kafka transaction. Nothing about one record or one member stops the worker: a record
@@ -41,6 +46,8 @@ from models.learner import CourseState, CourseUpdate, MemberState, dismiss, prov
 from nearline.config import (
     CLOCK_TICKS,
     COHORT_LABELS,
+    COHORT_PROFILES,
+    COHORT_SKILLS,
     COHORT_TRENDS,
     COURSE_EFFECTS,
     COURSE_LABELS,
@@ -65,6 +72,7 @@ from schemas import (
     parse,
     parse_activity,
 )
+from scoring.cohort_skills import CohortSkills, SkillUpdate, skill_updates
 from scoring.debounce import Debouncer
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.follow import Follower
@@ -82,6 +90,7 @@ MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
+FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
 
 
 class Out(NamedTuple):
@@ -119,12 +128,9 @@ class Worker:
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
-        if self.served.artifact is not None:
-            self.status["model"] = self.served.artifact.name
-        self.follower = Follower(
-            settings.bootstrap,
-            [settings.topic(n) for n in ("courses", COURSE_EFFECTS, COHORT_TRENDS, WATCH_STATS)],
-        )
+        if self.served.model_name is not None:
+            self.status["model"] = self.served.model_name
+        self.follower = Follower(settings.bootstrap, [settings.topic(n) for n in FOLLOWED])
         self._polled = {"model": time.monotonic(), "lag": 0.0}
         self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
         self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
@@ -173,6 +179,8 @@ class Worker:
             COURSE_EFFECTS,
             COHORT_LABELS,
             COHORT_TRENDS,
+            COHORT_PROFILES,
+            COHORT_SKILLS,
             WATCH_VIEWS,
             WATCH_STATS,
         )
@@ -215,6 +223,7 @@ class Worker:
         self._stage(member_in, self.member)
         self._stage((COURSE_LABELS,), self.course)
         self._stage((COHORT_LABELS,), self.cohort)
+        self._stage((COHORT_PROFILES,), self.cohort_skills)
         self._stage((WATCH_VIEWS,), self.count_view)
         self._stage(("courses",), self.check_course, stateful=False)
         # `concat` turns on Quix's alignment of partitions by timestamp, which waits for
@@ -246,6 +255,10 @@ class Worker:
                 "records not yet processed, this worker's partitions",
             ),
             "catalog_courses": (len(self.served.known), "courses in this worker's catalog"),
+            "cohort_skills": (
+                len(self.served.cohort_skills.cohorts),
+                "title and industry cohorts whose skills this worker knows",
+            ),
             "members_indexed": (
                 len(self.served.lists),
                 "members with a list written by this worker",
@@ -358,7 +371,11 @@ class Worker:
 
     def _member(self, key: bytes, state: State) -> MemberState:
         raw = state.get_bytes(MEMBER_STATE)
-        return MemberState.from_bytes(raw) if raw else self.served.learner.new_member()
+        if raw:
+            return MemberState.from_bytes(raw)
+        if self.served.recommender is None:  # no catalog yet: laid out once there is one
+            return MemberState.empty(0)
+        return self.served.learner.new_member()
 
     def _learn(self, member: MemberState, label: Label, outs: list[Out]) -> None:
         """Member half now; the course half to the course's partition, a positive to
@@ -384,10 +401,11 @@ class Worker:
         except RecordError as error:
             self._dead(outs, key, value, str(error))
             return
-        if self.served.recommender is not None:
-            state_of = self._member(key, state)
-            state_of.member = member
-            self._changed(key, state_of, state)
+        state_of = self._member(key, state)  # rescored once there is a model, if not yet
+        for update in skill_updates(state_of.member, member):  # stored with the profile
+            outs.append(Out(COHORT_PROFILES, update.cohort.encode(), update.to_json()))
+        state_of.member = member
+        self._changed(key, state_of, state)
 
     def _request(self, key: bytes, state: State) -> None:
         """A rescore asked for by a change of the catalog (the member holds the course)."""
@@ -472,12 +490,9 @@ class Worker:
 
     def _follow(self, outs: list[Out]) -> None:
         """Apply what the follower read since the last record (this thread only)."""
-        if self.served.recommender is not None and not self.follower.caught_up.is_set():
-            self.follower.caught_up.wait()  # no scoring before the catalog is in
-        names = {
-            self.settings.topic(n): n
-            for n in ("courses", COURSE_EFFECTS, COHORT_TRENDS, WATCH_STATS)
-        }
+        if not self.follower.caught_up.is_set():
+            self.follower.caught_up.wait()  # no scoring (nor a prior model) before the catalog
+        names = {self.settings.topic(n): n for n in FOLLOWED}
         courses: list[Course] = []
         for topic, key, value in self.follower.drain():
             name = names[topic]
@@ -487,9 +502,10 @@ class Worker:
                 self.watch[key.decode()] = value
             elif name == COHORT_TRENDS:
                 self.served.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
+            elif name == COHORT_SKILLS:
+                self.served.cohort_skills.put(key.decode(), CohortSkills.from_bytes(value))
             elif name == COURSE_EFFECTS:
-                if self.served.recommender is not None:
-                    self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
+                self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
             else:
                 try:
                     courses.append(checked_course(key, value))
@@ -499,13 +515,16 @@ class Worker:
             for course_id in self.served.upsert(courses):
                 for member_id in self.served.holding(course_id):
                     outs.append(Out(MEMBER_UPDATES, member_id.encode(), b"{}"))
+            if self.served.recommender is None:
+                self.served.start_cold()
+                self.status["model"] = self.served.model_name
 
     def _periodic(self, now: float) -> None:
         mono = time.monotonic()
-        if mono - self._polled["model"] >= MODEL_POLL_S and self.served.recommender is not None:
+        if mono - self._polled["model"] >= MODEL_POLL_S:
             self._polled["model"] = mono
             self.served.roll_in()
-            self.status["model"] = self.served.artifact.name
+            self.status["model"] = self.served.model_name
         if mono - self._polled["lag"] >= LAG_POLL_S:
             self._polled["lag"] = mono
             self._measure_lag()
@@ -596,6 +615,15 @@ class Worker:
         counts = engage(counts, update.course_id, ts=update.ts)
         state.set_bytes(VALUE, counts.to_bytes())
         return [Out(COHORT_TRENDS, key, counts.to_bytes())]
+
+    def cohort_skills(
+        self, value: bytes, key: bytes, ts: int, headers: Any, state: State
+    ) -> list[Out]:
+        raw = state.get_bytes(VALUE)
+        skills = CohortSkills.from_bytes(raw) if raw else CohortSkills()
+        skills = skills.apply(SkillUpdate.from_json(value))
+        state.set_bytes(VALUE, skills.to_bytes())
+        return [Out(COHORT_SKILLS, key, skills.to_bytes())]
 
     def count_view(
         self, value: bytes, key: bytes, ts: int, headers: Any, state: State

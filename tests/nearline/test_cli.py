@@ -102,9 +102,13 @@ def test_a_bad_autoplay_rule_is_one_line(tmp_path):
 
 
 def test_a_worker_without_a_usable_model_or_treatments_does_not_start(tmp_path, monkeypatch):
+    (tmp_path / "v0001").mkdir()
+    (tmp_path / "v0001" / "meta.json").write_text('{"format": 99}')
     run = nearline("worker", "--model", str(tmp_path), "--bootstrap", "127.0.0.1:1")
     assert run.returncode == 2 and run.stderr.count("\n") == 1
-    assert "holds no GLMix model" in run.stderr
+    assert "artifact format 99" in run.stderr
+    run = nearline("worker", "--model", str(tmp_path / "v0001" / "meta.json"))
+    assert run.returncode == 2 and "is not a model folder" in run.stderr
     monkeypatch.setenv("NEARLINE_TREATMENTS", '{"feed": {"glmix": 0.5}}')
     run = nearline("worker", "--bootstrap", "127.0.0.1:1")
     assert run.returncode == 2 and run.stderr.count("\n") == 1

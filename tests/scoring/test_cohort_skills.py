@@ -96,3 +96,9 @@ def test_the_deltas_come_from_the_settings():
     env = {"NEARLINE_PROFILE_SKILL_WEIGHT": "0.8", "NEARLINE_COHORT_SKILL_WEIGHT": "0.2"}
     table = Settings.from_env(env).cohort_skill_table()
     assert (table.profile_weight, table.cohort_weight) == (0.8, 0.2)
+
+
+def test_a_member_is_blended_with_their_cohorts_heaviest_skills_only():
+    table = CohortSkillTable(top=2)
+    table.learn(None, member("m1", {"sql": 1.0, "excel": 0.5, "vba": 0.1}))
+    assert list(table.effective_skills(member("new", {}))) == ["excel", "sql"]
