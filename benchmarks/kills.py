@@ -9,10 +9,13 @@ once a random share of the log is processed, and starts a replacement, alternate
 the same state folder and with an empty one (state restored from the changelogs). Once
 the log is done:
 - the labels topic (read committed) holds exactly the offline labeller's multiset;
-- every course's and every cohort's applied updates (one course-effects or cohort-trends
-  record each) are as many as in an uninterrupted run: none lost, none applied twice;
+- every course's and every cohort's halves sent (course-labels, cohort-labels) were each
+  applied exactly once (one course-effects or cohort-trends record each);
+- every course's halves are as many as in an uninterrupted run;
 - every member of the slice has a list in recommendations.
-Lists themselves differ between two uninterrupted runs (timing), so they are no check.
+Lists differ between two uninterrupted runs (timing), so they are no check; nor are the
+cohort halves: a positive goes to the member's cohort once their profile is processed,
+and the member stage interleaves profile and activity topics as they arrive.
 
 The last line printed is one JSON object: runs, passed, and per failed run what differs.
 """
@@ -33,7 +36,7 @@ from tqdm import tqdm
 from labels import label_log
 from models.train import train_from_labels
 from nearline.broker import any_broker, free_port
-from nearline.config import COHORT_TRENDS, COURSE_EFFECTS, Settings
+from nearline.config import COHORT_LABELS, COHORT_TRENDS, COURSE_EFFECTS, COURSE_LABELS, Settings
 from nearline.supervise import running_worker, settled, wait_until
 from nearline.topics import read_topic
 from replay.logs import read_courses, read_events, read_members
@@ -53,11 +56,14 @@ def trained(world: Path, settings: Settings, out: Path) -> Path:
     return out
 
 
-def applied(settings: Settings) -> dict[str, Counter]:
-    """Per course and per cohort, the updates applied (records in their output topics)."""
+STAGES = {COURSE_LABELS: COURSE_EFFECTS, COHORT_LABELS: COHORT_TRENDS}  # halves -> applied
+
+
+def per_key(settings: Settings) -> dict[str, Counter]:
+    """Per course and per cohort, the halves sent and the updates applied (records)."""
     return {
         name: Counter(r.key for r in read_topic(settings.bootstrap, settings.topic(name)))
-        for name in (COURSE_EFFECTS, COHORT_TRENDS)
+        for name in (*STAGES, *STAGES.values())
     }
 
 
@@ -75,8 +81,13 @@ def deployment(bootstrap: str, work: Path, model_dir: Path) -> Settings:
 def outcome(world: Path, settings: Settings, worker) -> dict:
     """Labels (offline, online), applied updates and listed members once the log is done."""
     expected, online = finish(world, settings)
-    wait_until(settled(worker), 120, "the worker to finish every rescore")
-    return {"labels": (expected, online), "applied": applied(settings), "listed": listed(settings)}
+    try:
+        wait_until(settled(worker), 120, "the worker to finish every rescore")
+    except TimeoutError as timeout:
+        m = worker.metrics()
+        waiting = {k: m[f"nearline_{k}"] for k in ("consumer_lag", "rescores_pending")}
+        raise TimeoutError(f"{timeout}: {waiting}") from None
+    return {"labels": (expected, online), "keys": per_key(settings), "listed": listed(settings)}
 
 
 def uninterrupted(bootstrap: str, world: Path, work: Path, model_dir: Path) -> dict:
@@ -101,7 +112,10 @@ def one_run(world: Path, work: Path, share: float, empty: bool, base: dict, sett
         replace(settings, web_port=free_port(), data_dir=folder), work / "r.log"
     ) as worker:
         replay.join()
-        got = outcome(world, settings, worker)
+        try:
+            got = outcome(world, settings, worker)
+        except TimeoutError as error:
+            return {"share": round(share, 2), "empty_state": empty, "error": str(error)}
     expected, online = got["labels"]
     members = {m.member_id for m in read_members(world)}
     return {
@@ -111,22 +125,27 @@ def one_run(world: Path, work: Path, share: float, empty: bool, base: dict, sett
         "worker_only": sum((online - expected).values()),
         "offline_only": sum((expected - online).values()),
         **{
-            f"{name}_keys_differing": sum(
+            f"{applied}_not_once": sum(
                 1
-                for key in got["applied"][name].keys() | base["applied"][name].keys()
-                if got["applied"][name][key] != base["applied"][name][key]
+                for key in got["keys"][halves].keys() | got["keys"][applied].keys()
+                if got["keys"][halves][key] != got["keys"][applied][key]
             )
-            for name in (COURSE_EFFECTS, COHORT_TRENDS)
+            for halves, applied in STAGES.items()
         },
-        "applied_updates": {name: sum(c.values()) for name, c in got["applied"].items()},
+        "course_halves_differing": sum(
+            1
+            for key in got["keys"][COURSE_LABELS].keys() | base["keys"][COURSE_LABELS].keys()
+            if got["keys"][COURSE_LABELS][key] != base["keys"][COURSE_LABELS][key]
+        ),
+        "applied_updates": {name: sum(got["keys"][name].values()) for name in STAGES.values()},
         "members_without_list": len(members - got["listed"]),
     }
 
 
 def failed(result: dict) -> bool:
-    checks = ("worker_only", "offline_only", "members_without_list")
-    keys = (f"{name}_keys_differing" for name in (COURSE_EFFECTS, COHORT_TRENDS))
-    return any(result[k] for k in (*checks, *keys))
+    checks = ("worker_only", "offline_only", "members_without_list", "course_halves_differing")
+    once = (f"{applied}_not_once" for applied in STAGES.values())
+    return bool(result.get("error")) or any(result[k] for k in (*checks, *once))
 
 
 def main() -> None:
@@ -144,7 +163,7 @@ def main() -> None:
         with any_broker(work / "kafka") as bootstrap:
             models = trained(world, handover_settings(bootstrap, work), work / "models")
             base = uninterrupted(bootstrap, world, work / "base", models)
-            print({"uninterrupted": {k: sum(c.values()) for k, c in base["applied"].items()}})
+            print({"uninterrupted": {k: sum(c.values()) for k, c in base["keys"].items()}})
             for run in tqdm(range(args.runs), desc="kill runs"):
                 settings = deployment(bootstrap, work / f"run{run}", models)
                 share = rng.uniform(0.1, 0.9)
