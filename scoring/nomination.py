@@ -1,0 +1,218 @@
+"""The nomination kernel of candidate generation (`scoring.candidates`): a block's source
+heads walked entry by entry in compiled code, with one course-indexed scratch array per
+quantity reused across members, instead of array passes over every entry of the block.
+
+Per member: each live, undismissed entry of a source's head counts at its tied group's
+rank among the first `limit` entries; a course takes its best rank; the `limit` best
+(ties in catalog row order) are the candidates when the heads decide them (no head left
+out short of `limit` could add a course ranked better than the `limit`-th). Each
+candidate's reason key is its best (rank among the candidates in a label source's head)
+* `n_labels` + label; a member is `unsettled` when a head that left courses out could
+rank a candidate as well as its key says, so the caller ranks it in full there.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+NO_RANK = np.iinfo(np.int32).max
+NO_KEY = np.iinfo(np.int64).max
+
+
+@numba.njit(cache=True, nogil=True)
+def nominate(
+    rows: np.ndarray,  # (E,) int64: catalog rows of the label heads, concatenated
+    values: np.ndarray,  # (E,) float64: their scores, descending within a head
+    bounds: np.ndarray,  # (S + 1,) int64: head s is entries bounds[s]:bounds[s + 1]
+    label: np.ndarray,  # (S,) int64: head s's label index
+    left: np.ndarray,  # (S,) bool: head s left courses of its source out
+    member_heads: np.ndarray,  # (P + 1,) int64: member j's heads are member_heads[j]:[j + 1]
+    affinity: np.ndarray,  # (P, n, 2) float64: nominate-only dense scores
+    named: np.ndarray,  # (P, 2) bool: whether affinity column k applies to member j
+    need: np.ndarray,  # (P,) int64: how deep the affinity heads go
+    retired: np.ndarray,  # (n,) bool
+    dismissed: np.ndarray,  # (D,) int64: dismissed rows, member j's at dis_bounds[j]:[j + 1]
+    dis_bounds: np.ndarray,  # (P + 1,) int64
+    limit: int,
+    n_labels: int,
+):
+    """(decided (P,), candidate bounds (P + 1,), candidate rows, their reason keys,
+    unsettled (P,), candidates in each label head (S,))."""
+    p, n = len(need), len(retired)
+    best = np.full(n, NO_RANK, np.int32)
+    at = np.full(n, -1, np.int32)
+    key = np.full(n, NO_KEY, np.int64)
+    blocked = retired.copy()
+    touched = np.empty(n, np.int64)
+    per_rank = np.zeros(limit + 2, np.int64)
+    head_rows = np.empty(n, np.int64)
+    head_values = np.empty(n, np.float64)
+    decided = np.zeros(p, np.bool_)
+    unsettled = np.zeros(p, np.bool_)
+    cand_bounds = np.zeros(p + 1, np.int64)
+    cand_rows = np.empty(p * limit, np.int64)
+    cand_key = np.empty(p * limit, np.int64)
+    in_head = np.zeros(len(label), np.int64)
+    n_cand = 0
+    for j in range(p):
+        for d in range(dis_bounds[j], dis_bounds[j + 1]):
+            blocked[dismissed[d]] = True
+        n_touched = 0
+        cut = NO_RANK
+        for s in range(member_heads[j], member_heads[j + 1]):
+            count, n_touched = _nominate_head(
+                rows, values, bounds[s], bounds[s + 1], blocked, best, touched, n_touched, limit
+            )
+            if left[s] and count < limit:
+                cut = min(cut, count + 1)
+        for k in range(2):
+            if not named[j, k]:
+                continue
+            size, cut_left = _affinity_head(
+                affinity[j, :, k], retired, need[j], head_rows, head_values
+            )
+            count, n_touched = _nominate_head(
+                head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
+            )
+            if cut_left and count < limit:
+                cut = min(cut, count + 1)
+        ahead_of_cut = 0
+        for t in range(n_touched):
+            if best[touched[t]] < cut:
+                ahead_of_cut += 1
+        decided[j] = cut == NO_RANK or ahead_of_cut >= limit
+        if decided[j]:
+            n_cand = _candidates(
+                j, best, at, key, per_rank, cand_rows, cand_key, cand_bounds, n_cand, limit
+            )
+            floor = NO_KEY
+            for s in range(member_heads[j], member_heads[j + 1]):
+                in_head[s] = _reason_head(
+                    rows, values, bounds[s], bounds[s + 1], blocked, at, key, label[s], n_labels
+                )
+                if left[s]:
+                    floor = min(floor, in_head[s] + 1)
+            for c in range(cand_bounds[j], n_cand):
+                cand_key[c] = key[cand_rows[c]]
+                if cand_key[c] // n_labels >= floor:
+                    unsettled[j] = True
+            for c in range(cand_bounds[j], n_cand):
+                at[cand_rows[c]] = -1
+                key[cand_rows[c]] = NO_KEY
+        cand_bounds[j + 1] = n_cand
+        for t in range(n_touched):
+            best[touched[t]] = NO_RANK
+        for d in range(dis_bounds[j], dis_bounds[j + 1]):
+            blocked[dismissed[d]] = retired[dismissed[d]]
+    return decided, cand_bounds, cand_rows[:n_cand], cand_key[:n_cand], unsettled, in_head
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _nominate_head(rows, values, lo, hi, blocked, best, touched, n_touched, limit):
+    """Each live, undismissed entry among the head's first `limit` offers its group's
+    rank; returns (live, undismissed entries, touched courses)."""
+    pos = 0
+    group = 0
+    previous = 0.0
+    for e in range(lo, hi):
+        r = rows[e]
+        if blocked[r]:
+            continue
+        v = values[e]
+        if pos == 0 or v != previous:
+            group = pos
+            previous = v
+        if pos < limit:
+            if best[r] == NO_RANK:
+                touched[n_touched] = r
+                n_touched += 1
+            if group + 1 < best[r]:
+                best[r] = group + 1
+        pos += 1
+    return pos, n_touched
+
+
+@numba.njit(cache=True, nogil=True)
+def _affinity_head(values, retired, need, head_rows, head_values):
+    """The head of a dense score vector's ranked list into the scratch arrays: its first
+    `need` positive live courses and their ties, score descending, row ascending among
+    ties; returns (size, whether courses were left out)."""
+    size = 0
+    for r in range(len(values)):
+        if values[r] > 0.0 and not retired[r]:
+            head_rows[size] = r
+            size += 1
+    left = size > need
+    if left:
+        scores = np.empty(size)
+        for i in range(size):
+            scores[i] = -values[head_rows[i]]
+        threshold = -np.partition(scores, need - 1)[need - 1]
+        kept = 0
+        for i in range(size):
+            r = head_rows[i]
+            if values[r] >= threshold:
+                head_rows[kept] = r
+                kept += 1
+        size = kept
+    scores = np.empty(size)
+    for i in range(size):
+        scores[i] = -values[head_rows[i]]
+    order = np.argsort(scores, kind="mergesort")  # stable: rows stay ascending among ties
+    ordered = head_rows[:size][order]
+    for i in range(size):
+        head_rows[i] = ordered[i]
+        head_values[i] = values[ordered[i]]
+    return size, left
+
+
+@numba.njit(cache=True, nogil=True)
+def _candidates(j, best, at, key, per_rank, cand_rows, cand_key, cand_bounds, n_cand, limit):
+    """Member j's `limit` best-ranked courses, ties in row order (a counting sort over the
+    ranks), appended to the candidate arrays; returns the new count."""
+    n = len(best)
+    per_rank[:] = 0
+    for r in range(n):
+        if best[r] != NO_RANK:
+            per_rank[best[r]] += 1
+    total = 0
+    for k in range(len(per_rank)):
+        count = per_rank[k]
+        per_rank[k] = total
+        total += count
+    size = min(total, limit)
+    start = cand_bounds[j]
+    for r in range(n):
+        if best[r] != NO_RANK:
+            q = per_rank[best[r]]
+            per_rank[best[r]] += 1
+            if q < size:
+                cand_rows[start + q] = r
+                at[r] = q
+    return start + size
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reason_head(rows, values, lo, hi, blocked, at, key, label, n_labels):
+    """Each candidate's rank among the candidates of a label head (equal scores share the
+    better rank) offered as its reason key; returns the candidates in the head."""
+    ahead = 0
+    group = 0
+    previous = 0.0
+    first = True
+    for e in range(lo, hi):
+        r = rows[e]
+        if blocked[r]:
+            continue
+        v = values[e]
+        if first or v != previous:
+            group = ahead
+            previous = v
+            first = False
+        if at[r] >= 0:
+            k = (group + 1) * n_labels + label
+            if k < key[r]:
+                key[r] = k
+            ahead += 1
+    return ahead
