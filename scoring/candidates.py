@@ -93,8 +93,17 @@ class _Block:
     ):
         self.catalog, self.lists, self.signals, self.ts = catalog, lists, signals, ts
         self._trending: dict[int, Ranked] = {}
-        self._affinity: dict[int, np.ndarray] = {}
         self._labels: dict[int, tuple[str, ...]] = {}
+        self._new_at: dict[int, Ranked] = {}
+        spec = catalog.spec
+        # (members, n, 2) cosines of every course with each member's skills and followed
+        # skills: the two nominate-only sources (none without names)
+        self.affinity = np.empty((len(signals), len(catalog), 2))
+        for i, s in enumerate(signals):
+            pair = np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
+            np.matmul(catalog.skills, pair, out=self.affinity[i])
+        self.named = np.array([(bool(s.skills), bool(s.followed)) for s in signals], bool)
+        self.named = self.named.reshape(len(signals), 2)
 
     def labels(self, i: int) -> tuple[str, ...]:
         """Member i's reason sources in priority order."""
@@ -121,16 +130,10 @@ class _Block:
         out = [self.lists.neighbours(row, need) for row, _ in s.engaged]
         out += [self.lists.skill(bucket(n, buckets, "skill")) for n in (*_own(s), *s.followed)]
         out += [self._trending_list(c) for _, c in _trending(s) if c is not None]
-        return [*out, self._new(self.ts[i]), self.lists.popular]
-
-    def affinity(self, i: int) -> np.ndarray:
-        """(n, 2) cosines of every course with the member's skills and followed skills."""
-        a = self._affinity.get(i)
-        if a is None:
-            s, spec = self.signals[i], self.catalog.spec
-            pair = np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
-            a = self._affinity[i] = self.catalog.skills @ pair
-        return a
+        new = self._new_at.get(self.ts[i])
+        if new is None:
+            new = self._new_at[self.ts[i]] = self._new(self.ts[i])
+        return [*out, new, self.lists.popular]
 
     def scores(self, i: int, k: int, rows: np.ndarray) -> np.ndarray:
         """Member i's label source k's scores of catalog `rows`."""
@@ -206,38 +209,41 @@ def generate_many(
 
 def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Candidates]:
     """Candidates of the members in `depth` whose sources read to that depth decide them
-    (every member at depth `limit` is decided)."""
+    (every member at depth `limit` is decided). Each source list is read once for the
+    block, as deep as its deepest reader needs."""
     catalog = block.catalog
     members = list(depth)
-    heads: list[Ranked] = []
-    label, left, member_heads, need, dismissed = [], [], [0], [], []
+    lists: dict[int, tuple[Ranked, int]] = {}  # id -> (list, deepest need)
+    source, label, member_sources, need, dismissed = [], [], [0], [], []
     for i in members:
         s = block.signals[i]
         need.append(depth[i] + len(s.dismissed))
-        dismissed.append(s.dismissed)
-        for k, source in enumerate(block.sources(i, need[-1])):
-            head, more = source.head(need[-1])
-            heads.append(head)
+        dismissed.extend(s.dismissed)
+        for k, r in enumerate(block.sources(i, need[-1])):
+            read = lists.setdefault(id(r), (r, need[-1]))
+            if read[1] < need[-1]:
+                lists[id(r)] = (r, need[-1])
+            source.append(id(r))
             label.append(k)
-            left.append(more)
-        member_heads.append(len(heads))
+        member_sources.append(len(source))
+    at = {key: at for at, key in enumerate(lists)}
+    heads = [r.head(deepest) for r, deepest in lists.values()]
     labels = {i: block.labels(i) for i in members}
     n_labels = max(map(len, labels.values())) + 1
-    decided, bounds, rows, keys, unsettled, in_head = nominate(
-        np.concatenate([np.zeros(0, np.int64), *(h.rows for h in heads)]).astype(np.int64),
-        np.concatenate([np.zeros(0), *(h.values for h in heads)]),
-        np.cumsum([0, *map(len, heads)], dtype=np.int64),
+    decided, bounds, rows, keys, unsettled, in_head, left = nominate(
+        np.concatenate([np.zeros(0, np.int64), *(h.rows for h, _ in heads)]).astype(np.int64),
+        np.concatenate([np.zeros(0), *(h.values for h, _ in heads)]),
+        np.cumsum([0, *(len(h) for h, _ in heads)], dtype=np.int64),
+        np.array([more for _, more in heads], bool),
+        np.array([at[key] for key in source], np.int64),
         np.array(label, np.int64),
-        np.array(left, bool),
-        np.array(member_heads, np.int64),
-        np.stack([block.affinity(i) for i in members]),
-        np.array(
-            [(bool(block.signals[i].skills), bool(block.signals[i].followed)) for i in members]
-        ),
+        np.array(member_sources, np.int64),
+        block.affinity[members],
+        block.named[members],
         np.array(need, np.int64),
         catalog.retired,
-        np.array([r for d in dismissed for r in d], np.int64),
-        np.cumsum([0, *map(len, dismissed)], dtype=np.int64),
+        np.array(dismissed, np.int64),
+        np.cumsum([0, *(len(block.signals[i].dismissed) for i in members)], dtype=np.int64),
         limit,
         n_labels,
     )
@@ -250,7 +256,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
         best_key = keys[bounds[j] : bounds[j + 1]]
         if unsettled[j]:  # rank the candidates in full in the heads that cannot tell
             worst = best_key.max() // n_labels
-            for g in range(member_heads[j], member_heads[j + 1]):
+            for g in range(member_sources[j], member_sources[j + 1]):
                 if not left[g] or in_head[g] >= worst:
                     continue
                 v = block.scores(i, label[g], cand)

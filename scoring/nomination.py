@@ -18,19 +18,21 @@ import numpy as np
 
 NO_RANK = np.iinfo(np.int32).max
 NO_KEY = np.iinfo(np.int64).max
+_DISTINCT = 16  # affinity heads with at most this many distinct scores are ranked by counting
 
 
 @numba.njit(cache=True, nogil=True)
 def nominate(
-    rows: np.ndarray,  # (E,) int64: catalog rows of the label heads, concatenated
-    values: np.ndarray,  # (E,) float64: their scores, descending within a head
-    bounds: np.ndarray,  # (S + 1,) int64: head s is entries bounds[s]:bounds[s + 1]
-    label: np.ndarray,  # (S,) int64: head s's label index
-    left: np.ndarray,  # (S,) bool: head s left courses of its source out
-    member_heads: np.ndarray,  # (P + 1,) int64: member j's heads are member_heads[j]:[j + 1]
+    rows: np.ndarray,  # (E,) int64: catalog rows of the source lists read, concatenated
+    values: np.ndarray,  # (E,) float64: their scores, descending within a list
+    bounds: np.ndarray,  # (L + 1,) int64: list l is entries bounds[l]:bounds[l + 1]
+    more: np.ndarray,  # (L,) bool: list l leaves courses of its source out
+    source: np.ndarray,  # (S,) int64: the list of label source s of some member
+    label: np.ndarray,  # (S,) int64: source s's label index
+    member_sources: np.ndarray,  # (P + 1,) int64: member j's are member_sources[j]:[j + 1]
     affinity: np.ndarray,  # (P, n, 2) float64: nominate-only dense scores
     named: np.ndarray,  # (P, 2) bool: whether affinity column k applies to member j
-    need: np.ndarray,  # (P,) int64: how deep the affinity heads go
+    need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
     retired: np.ndarray,  # (n,) bool
     dismissed: np.ndarray,  # (D,) int64: dismissed rows, member j's at dis_bounds[j]:[j + 1]
     dis_bounds: np.ndarray,  # (P + 1,) int64
@@ -38,7 +40,8 @@ def nominate(
     n_labels: int,
 ):
     """(decided (P,), candidate bounds (P + 1,), candidate rows, their reason keys,
-    unsettled (P,), candidates in each label head (S,))."""
+    unsettled (P,), candidates in each source's head (S,), whether each head left
+    courses out (S,))."""
     p, n = len(need), len(retired)
     best = np.full(n, NO_RANK, np.int32)
     at = np.full(n, -1, np.int32)
@@ -48,21 +51,29 @@ def nominate(
     per_rank = np.zeros(limit + 2, np.int64)
     head_rows = np.empty(n, np.int64)
     head_values = np.empty(n, np.float64)
+    positive = np.empty(n, np.int64)
+    level = np.empty(n, np.int64)
     decided = np.zeros(p, np.bool_)
     unsettled = np.zeros(p, np.bool_)
     cand_bounds = np.zeros(p + 1, np.int64)
     cand_rows = np.empty(p * limit, np.int64)
     cand_key = np.empty(p * limit, np.int64)
     in_head = np.zeros(len(label), np.int64)
+    head_end = np.zeros(len(label), np.int64)
+    left = np.zeros(len(label), np.bool_)
     n_cand = 0
     for j in range(p):
         for d in range(dis_bounds[j], dis_bounds[j + 1]):
             blocked[dismissed[d]] = True
         n_touched = 0
         cut = NO_RANK
-        for s in range(member_heads[j], member_heads[j + 1]):
+        for s in range(member_sources[j], member_sources[j + 1]):
+            lo, hi = bounds[source[s]], bounds[source[s] + 1]
+            end = _head_end(values, lo, hi, need[j])
+            head_end[s] = end
+            left[s] = end < hi or more[source[s]]
             count, n_touched = _nominate_head(
-                rows, values, bounds[s], bounds[s + 1], blocked, best, touched, n_touched, limit
+                rows, values, lo, end, blocked, best, touched, n_touched, limit
             )
             if left[s] and count < limit:
                 cut = min(cut, count + 1)
@@ -70,7 +81,7 @@ def nominate(
             if not named[j, k]:
                 continue
             size, cut_left = _affinity_head(
-                affinity[j, :, k], retired, need[j], head_rows, head_values
+                affinity[j, :, k], retired, need[j], positive, level, head_rows, head_values
             )
             count, n_touched = _nominate_head(
                 head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
@@ -87,9 +98,10 @@ def nominate(
                 j, best, at, key, per_rank, cand_rows, cand_key, cand_bounds, n_cand, limit
             )
             floor = NO_KEY
-            for s in range(member_heads[j], member_heads[j + 1]):
+            for s in range(member_sources[j], member_sources[j + 1]):
+                lo = bounds[source[s]]
                 in_head[s] = _reason_head(
-                    rows, values, bounds[s], bounds[s + 1], blocked, at, key, label[s], n_labels
+                    rows, values, lo, head_end[s], blocked, at, key, label[s], n_labels
                 )
                 if left[s]:
                     floor = min(floor, in_head[s] + 1)
@@ -105,7 +117,19 @@ def nominate(
             best[touched[t]] = NO_RANK
         for d in range(dis_bounds[j], dis_bounds[j + 1]):
             blocked[dismissed[d]] = retired[dismissed[d]]
-    return decided, cand_bounds, cand_rows[:n_cand], cand_key[:n_cand], unsettled, in_head
+    return decided, cand_bounds, cand_rows[:n_cand], cand_key[:n_cand], unsettled, in_head, left
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _head_end(values, lo, hi, need):
+    """Where the head of list lo:hi ends: its first `need` entries and any tied with the
+    last of them (a head never splits equal scores)."""
+    if hi - lo <= need:
+        return hi
+    end = lo + need
+    while end < hi and values[end] == values[end - 1]:
+        end += 1
+    return end
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -134,37 +158,77 @@ def _nominate_head(rows, values, lo, hi, blocked, best, touched, n_touched, limi
 
 
 @numba.njit(cache=True, nogil=True)
-def _affinity_head(values, retired, need, head_rows, head_values):
+def _affinity_head(values, retired, need, positive, level, head_rows, head_values):
     """The head of a dense score vector's ranked list into the scratch arrays: its first
     `need` positive live courses and their ties, score descending, row ascending among
-    ties; returns (size, whether courses were left out)."""
+    ties; returns (size, whether courses were left out). Few distinct scores (cosines of
+    a few skills) are ranked by counting; more by a partition and a stable sort."""
+    distinct = np.empty(_DISTINCT)
+    d = 0
     size = 0
     for r in range(len(values)):
-        if values[r] > 0.0 and not retired[r]:
-            head_rows[size] = r
+        v = values[r]
+        if v > 0.0 and not retired[r]:
+            positive[size] = r
+            if d <= _DISTINCT:
+                q = 0
+                while q < d and distinct[q] != v:
+                    q += 1
+                if q == d:
+                    if d < _DISTINCT:
+                        distinct[q] = v
+                    d += 1
+                level[size] = q
             size += 1
     left = size > need
+    if d > _DISTINCT:
+        return _sorted_head(values, positive, size, need, head_rows, head_values), left
+    order = np.argsort(-distinct[:d])  # levels best first (distinct: no ties)
+    place = np.zeros(d + 1, np.int64)
+    rank = np.empty(d, np.int64)
+    for t in range(d):
+        rank[order[t]] = t
+    for i in range(size):
+        place[rank[level[i]] + 1] += 1
+    kept = d
     if left:
+        above, kept = 0, 0
+        while above < need:
+            above += place[kept + 1]
+            kept += 1
+    for t in range(d):
+        place[t + 1] += place[t]
+    for i in range(size):
+        t = rank[level[i]]
+        if t < kept:
+            head_rows[place[t]] = positive[i]
+            head_values[place[t]] = values[positive[i]]
+            place[t] += 1
+    return place[kept - 1] if kept else 0, left
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted_head(values, positive, size, need, head_rows, head_values):
+    """`_affinity_head` for many distinct scores; returns the size."""
+    if size > need:
         scores = np.empty(size)
         for i in range(size):
-            scores[i] = -values[head_rows[i]]
+            scores[i] = -values[positive[i]]
         threshold = -np.partition(scores, need - 1)[need - 1]
         kept = 0
         for i in range(size):
-            r = head_rows[i]
-            if values[r] >= threshold:
-                head_rows[kept] = r
+            if values[positive[i]] >= threshold:
+                positive[kept] = positive[i]
                 kept += 1
         size = kept
     scores = np.empty(size)
     for i in range(size):
-        scores[i] = -values[head_rows[i]]
+        scores[i] = -values[positive[i]]
     order = np.argsort(scores, kind="mergesort")  # stable: rows stay ascending among ties
-    ordered = head_rows[:size][order]
     for i in range(size):
-        head_rows[i] = ordered[i]
-        head_values[i] = values[ordered[i]]
-    return size, left
+        head_rows[i] = positive[order[i]]
+        head_values[i] = values[head_rows[i]]
+    return size
 
 
 @numba.njit(cache=True, nogil=True)
