@@ -73,7 +73,12 @@ def bench_rescoring() -> dict[str, float]:
 
     def logits() -> None:
         x_mc, which = block_features(
-            catalog, profiles, [s.history for s in states], rows, [ts] * BLOCK
+            catalog,
+            profiles,
+            [s.history for s in states],
+            rows,
+            [ts] * BLOCK,
+            np.concatenate([c.skill_cos for c in found]),
         )
         learner.scorer.block_logits(x_mc, np.concatenate(rows), which, alphas, x_m)
 

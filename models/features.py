@@ -173,10 +173,12 @@ def block_features(
     histories: list[MemberHistory],
     rows: list[np.ndarray],
     ts: list[int],
+    skill_cos: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """x_mc of several members' candidates in one pass (member i: catalog `rows[i]` at
     `ts[i]`), each block what `member_course_features` gives that member alone; and the
-    member of each row."""
+    member of each row. `skill_cos`: the rows' (n, 2) skill cosines where the caller has
+    them already (candidate generation does)."""
     spec = catalog.spec
     which = np.repeat(np.arange(len(profiles)), [len(r) for r in rows])
     at = np.concatenate([np.zeros(0, np.intp), *rows])
@@ -197,7 +199,8 @@ def block_features(
         times,
     )
     popularity = catalog.ctr_logit[at], catalog.log_impressions[at]
-    skill_cos = member_skill_cosines(catalog, profiles, which, at)
+    if skill_cos is None:
+        skill_cos = member_skill_cosines(catalog, profiles, which, at)
     return rows_features(catalog, at, profiles, which, seen, times, popularity, skill_cos), which
 
 

@@ -53,8 +53,9 @@ class Signals:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Catalog rows to score, best-nominated first, the reason sources in priority order
-    and each row's reason (an index into `labels`; -1: none applies, "Popular").
+    """Catalog rows to score, best-nominated first, the reason sources in priority order,
+    each row's reason (an index into `labels`; -1: none applies, "Popular") and its
+    (skill, followed-skill) cosines with the member, which the scorer's features reuse.
 
     >>> from models.spec import FeatureSpec
     >>> from schemas import Course
@@ -69,6 +70,7 @@ class Candidates:
     rows: np.ndarray
     labels: tuple[str, ...]
     reason: np.ndarray
+    skill_cos: np.ndarray
 
     def reasons(self, at: np.ndarray | None = None) -> list[str]:
         """The reason of every candidate, or of the candidates at positions `at`."""
@@ -230,16 +232,19 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
     heads = [r.head(deepest) for r, deepest in lists.values()]
     labels = {i: block.labels(i) for i in members}
     n_labels = max(map(len, labels.values())) + 1
-    decided, bounds, rows, keys, unsettled, in_head, left = nominate(
-        np.concatenate([np.zeros(0, np.int64), *(h.rows for h, _ in heads)]).astype(np.int64),
+    decided, bounds, rows, keys, affinity, unsettled, in_head, left = nominate(
+        np.concatenate([np.zeros(0, np.intp), *(h.rows for h, _ in heads)]).astype(
+            np.int64, copy=False
+        ),
         np.concatenate([np.zeros(0), *(h.values for h, _ in heads)]),
         np.cumsum([0, *(len(h) for h, _ in heads)], dtype=np.int64),
         np.array([more for _, more in heads], bool),
         np.array([at[key] for key in source], np.int64),
         np.array(label, np.int64),
         np.array(member_sources, np.int64),
-        block.affinity[members],
-        block.named[members],
+        np.array(members, np.int64),
+        block.affinity,
+        block.named,
         np.array(need, np.int64),
         catalog.retired,
         np.array(dismissed, np.int64),
@@ -247,14 +252,16 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
         limit,
         n_labels,
     )
+    rows = rows.astype(np.intp, copy=False)
+    reason = np.where(keys == NO_KEY, -1, keys % n_labels)
     out = {}
-    bounds = bounds.tolist()
+    bounds, decided, unsettled = bounds.tolist(), decided.tolist(), unsettled.tolist()
     for j, i in enumerate(members):
         if not decided[j]:
             continue
-        cand = rows[bounds[j] : bounds[j + 1]].astype(np.intp)
-        best_key = keys[bounds[j] : bounds[j + 1]]
+        cand, cos = rows[bounds[j] : bounds[j + 1]], affinity[bounds[j] : bounds[j + 1]]
         if unsettled[j]:  # rank the candidates in full in the heads that cannot tell
+            best_key = keys[bounds[j] : bounds[j + 1]]
             worst = best_key.max() // n_labels
             for g in range(member_sources[j], member_sources[j + 1]):
                 if not left[g] or in_head[g] >= worst:
@@ -266,6 +273,9 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
                 best_key = np.where(
                     applies, np.minimum(best_key, crank * n_labels + label[g]), best_key
                 )
-        reason = np.where(best_key == NO_KEY, -1, best_key % n_labels)
-        out[i] = Candidates(cand, labels[i], reason)
+            out[i] = Candidates(
+                cand, labels[i], np.where(best_key == NO_KEY, -1, best_key % n_labels), cos
+            )
+        else:
+            out[i] = Candidates(cand, labels[i], reason[bounds[j] : bounds[j + 1]], cos)
     return out

@@ -30,8 +30,9 @@ def nominate(
     source: np.ndarray,  # (S,) int64: the list of label source s of some member
     label: np.ndarray,  # (S,) int64: source s's label index
     member_sources: np.ndarray,  # (P + 1,) int64: member j's are member_sources[j]:[j + 1]
-    affinity: np.ndarray,  # (P, n, 2) float64: nominate-only dense scores
-    named: np.ndarray,  # (P, 2) bool: whether affinity column k applies to member j
+    member: np.ndarray,  # (P,) int64: member j's row in `affinity` and `named`
+    affinity: np.ndarray,  # (M, n, 2) float64: nominate-only dense scores
+    named: np.ndarray,  # (M, 2) bool: whether affinity column k applies
     need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
     retired: np.ndarray,  # (n,) bool
     dismissed: np.ndarray,  # (D,) int64: dismissed rows, member j's at dis_bounds[j]:[j + 1]
@@ -39,9 +40,9 @@ def nominate(
     limit: int,
     n_labels: int,
 ):
-    """(decided (P,), candidate bounds (P + 1,), candidate rows, their reason keys,
-    unsettled (P,), candidates in each source's head (S,), whether each head left
-    courses out (S,))."""
+    """(decided (P,), candidate bounds (P + 1,), candidate rows, their reason keys, their
+    affinity scores (C, 2), unsettled (P,), candidates in each source's head (S,),
+    whether each head left courses out (S,))."""
     p, n = len(need), len(retired)
     best = np.full(n, NO_RANK, np.int32)
     at = np.full(n, -1, np.int32)
@@ -58,6 +59,7 @@ def nominate(
     cand_bounds = np.zeros(p + 1, np.int64)
     cand_rows = np.empty(p * limit, np.int64)
     cand_key = np.empty(p * limit, np.int64)
+    cand_affinity = np.empty((p * limit, 2))
     in_head = np.zeros(len(label), np.int64)
     head_end = np.zeros(len(label), np.int64)
     left = np.zeros(len(label), np.bool_)
@@ -78,10 +80,10 @@ def nominate(
             if left[s] and count < limit:
                 cut = min(cut, count + 1)
         for k in range(2):
-            if not named[j, k]:
+            if not named[member[j], k]:
                 continue
             size, cut_left = _affinity_head(
-                affinity[j, :, k], retired, need[j], positive, level, head_rows, head_values
+                affinity[member[j], :, k], retired, need[j], positive, level, head_rows, head_values
             )
             count, n_touched = _nominate_head(
                 head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
@@ -106,6 +108,8 @@ def nominate(
                 if left[s]:
                     floor = min(floor, in_head[s] + 1)
             for c in range(cand_bounds[j], n_cand):
+                cand_affinity[c, 0] = affinity[member[j], cand_rows[c], 0]
+                cand_affinity[c, 1] = affinity[member[j], cand_rows[c], 1]
                 cand_key[c] = key[cand_rows[c]]
                 if cand_key[c] // n_labels >= floor:
                     unsettled[j] = True
@@ -117,7 +121,16 @@ def nominate(
             best[touched[t]] = NO_RANK
         for d in range(dis_bounds[j], dis_bounds[j + 1]):
             blocked[dismissed[d]] = retired[dismissed[d]]
-    return decided, cand_bounds, cand_rows[:n_cand], cand_key[:n_cand], unsettled, in_head, left
+    return (
+        decided,
+        cand_bounds,
+        cand_rows[:n_cand],
+        cand_key[:n_cand],
+        cand_affinity[:n_cand],
+        unsettled,
+        in_head,
+        left,
+    )
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

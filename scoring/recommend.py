@@ -209,6 +209,7 @@ class Recommender:
             [states[i].history for i in block],
             rows,
             [ts[i] for i in block],
+            np.concatenate([np.zeros((0, 2)), *(candidates[i].skill_cos for i in block)]),
         )
         at = np.concatenate([np.zeros(0, np.intp), *rows])
         d_c, d_m = learner.spec.dims[:2]

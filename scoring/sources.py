@@ -50,7 +50,7 @@ class Ranked:
         courses of the source are left out."""
         if len(self) <= need:
             return self, not self.complete
-        end = int(np.searchsorted(self.ascending, -self.values[need - 1], side="right"))
+        end = int(self.ascending.searchsorted(-self.values[need - 1], side="right"))
         left = end < len(self) or not self.complete
         return Ranked(self.rows[:end], self.values[:end], not left), left
 
