@@ -48,8 +48,9 @@ def nominate(
     at = np.full(n, -1, np.int32)
     key = np.full(n, NO_KEY, np.int64)
     blocked = retired.copy()
-    touched = np.empty(n, np.int64)
+    touched = np.empty(n + 1, np.int64)  # + 1: the branch-free store past the last
     per_rank = np.zeros(limit + 2, np.int64)
+    order = np.empty(n, np.int64)
     head_rows = np.empty(n, np.int64)
     head_values = np.empty(n, np.float64)
     positive = np.empty(n, np.int64)
@@ -97,7 +98,7 @@ def nominate(
         decided[j] = cut == NO_RANK or ahead_of_cut >= limit
         if decided[j]:
             n_cand = _candidates(
-                j, best, at, key, per_rank, cand_rows, cand_key, cand_bounds, n_cand, limit
+                j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, limit
             )
             floor = NO_KEY
             for s in range(member_sources[j], member_sources[j + 1]):
@@ -148,24 +149,25 @@ def _head_end(values, lo, hi, need):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _nominate_head(rows, values, lo, hi, blocked, best, touched, n_touched, limit):
     """Each live, undismissed entry among the head's first `limit` offers its group's
-    rank; returns (live, undismissed entries, touched courses)."""
+    rank; returns (live, undismissed entries up to `limit`, touched courses). Branch-free where the
+    outcome is data-dependent: a mispredicted branch costs more than the store."""
     pos = 0
     group = 0
-    previous = 0.0
+    previous = np.nan
     for e in range(lo, hi):
         r = rows[e]
         if blocked[r]:
             continue
         v = values[e]
-        if pos == 0 or v != previous:
+        if v != previous:
             group = pos
             previous = v
-        if pos < limit:
-            if best[r] == NO_RANK:
-                touched[n_touched] = r
-                n_touched += 1
-            if group + 1 < best[r]:
-                best[r] = group + 1
+        if pos >= limit:  # none of the rest nominates, and the count is `limit` or more
+            break
+        b = best[r]
+        touched[n_touched] = r
+        n_touched += b == NO_RANK
+        best[r] = min(b, group + 1)
         pos += 1
     return pos, n_touched
 
@@ -245,28 +247,29 @@ def _sorted_head(values, positive, size, need, head_rows, head_values):
 
 
 @numba.njit(cache=True, nogil=True)
-def _candidates(j, best, at, key, per_rank, cand_rows, cand_key, cand_bounds, n_cand, limit):
+def _candidates(j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, limit):
     """Member j's `limit` best-ranked courses, ties in row order (a counting sort over the
-    ranks), appended to the candidate arrays; returns the new count."""
+    ranks, unranked courses last), appended to the candidate arrays; returns the new
+    count."""
     n = len(best)
+    none = limit + 1
     per_rank[:] = 0
     for r in range(n):
-        if best[r] != NO_RANK:
-            per_rank[best[r]] += 1
+        per_rank[min(best[r], none)] += 1
     total = 0
     for k in range(len(per_rank)):
         count = per_rank[k]
         per_rank[k] = total
         total += count
-    size = min(total, limit)
-    start = cand_bounds[j]
     for r in range(n):
-        if best[r] != NO_RANK:
-            q = per_rank[best[r]]
-            per_rank[best[r]] += 1
-            if q < size:
-                cand_rows[start + q] = r
-                at[r] = q
+        b = min(best[r], none)
+        order[per_rank[b]] = r
+        per_rank[b] += 1
+    size = min(per_rank[limit], limit)
+    start = cand_bounds[j]
+    for q in range(size):
+        cand_rows[start + q] = order[q]
+        at[order[q]] = q
     return start + size
 
 
@@ -276,20 +279,17 @@ def _reason_head(rows, values, lo, hi, blocked, at, key, label, n_labels):
     better rank) offered as its reason key; returns the candidates in the head."""
     ahead = 0
     group = 0
-    previous = 0.0
-    first = True
+    previous = np.nan
     for e in range(lo, hi):
         r = rows[e]
         if blocked[r]:
             continue
         v = values[e]
-        if first or v != previous:
+        if v != previous:
             group = ahead
             previous = v
-            first = False
-        if at[r] >= 0:
-            k = (group + 1) * n_labels + label
-            if k < key[r]:
-                key[r] = k
-            ahead += 1
+        candidate = at[r] >= 0
+        offer = (group + 1) * n_labels + label if candidate else NO_KEY
+        key[r] = min(key[r], offer)
+        ahead += candidate
     return ahead
