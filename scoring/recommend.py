@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.features import block_features
 from models.learner import Learner, MemberState
 from models.posterior import sigmoid
 from schemas import Recommendations
@@ -203,8 +202,7 @@ class Recommender:
                 coefs.append(learner.member_effect.sample(alpha, sample_rng(member_ids[i], ts[i])))
             else:
                 coefs.append(alpha.mean)
-        x_mc, which = block_features(
-            scorer.catalog,
+        fixed, which = scorer.block_fixed(
             profiles,
             [states[i].history for i in block],
             rows,
@@ -215,7 +213,7 @@ class Recommender:
         d_c, d_m = learner.spec.dims[:2]
         alphas = np.array(coefs).reshape(-1, d_c)
         x_m = np.array([p.x_m for p in profiles]).reshape(-1, d_m)
-        return sigmoid(scorer.block_logits(x_mc, at, which, alphas, x_m))
+        return sigmoid(scorer.block_logits(fixed, at, which, alphas, x_m))
 
 
 def top_k(scores: np.ndarray, sizes: Sequence[int], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
