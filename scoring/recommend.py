@@ -162,18 +162,14 @@ class Recommender:
         out = []
         for i, member_id in enumerate(member_ids):
             c = candidates[i]
-            lists = []
-            for channel, variant in sorted(assigned[i].items()):
-                top, scores = ranked[i][variant]
-                lists.append(
-                    Ranking(
-                        channel,
-                        f"{variant}-{self.model_version}",
-                        [catalog.ids[r] for r in c.rows[top].tolist()],
-                        np.round(scores, SCORE_DECIMALS),
-                        c.reasons(top),
-                    )
-                )
+            served = {}  # variant -> (course ids, scores, reasons), shared by its channels
+            for variant, (top, scores) in ranked[i].items():
+                ids = [catalog.ids[r] for r in c.rows[top].tolist()]
+                served[variant] = ids, np.round(scores, SCORE_DECIMALS), c.reasons(top)
+            lists = [
+                Ranking(channel, f"{variant}-{self.model_version}", *served[variant])
+                for channel, variant in sorted(assigned[i].items())
+            ]
             record, courses = record_bytes(member_id, now, lists)
             out.append(Rescored(member_id, courses, record))
         return out
