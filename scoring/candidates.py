@@ -30,7 +30,7 @@ from models.catalog import Catalog
 from models.features import NEW_DAYS
 from models.history import DAY_MS
 from models.spec import bucket
-from scoring.nomination import NO_KEY, nominate
+from scoring.nomination import NO_KEY, nominate, rank_in_full
 from scoring.reasons import POPULAR, reason_text
 from scoring.sources import Ranked, SourceLists, ranked
 
@@ -229,16 +229,16 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
             label.append(k)
         member_sources.append(len(source))
     at = {key: at for at, key in enumerate(lists)}
-    heads = [r.head(deepest) for r, deepest in lists.values()]
+    read = [(r, r.end(deepest)) for r, deepest in lists.values()]
     labels = {i: block.labels(i) for i in members}
     n_labels = max(map(len, labels.values())) + 1
     decided, bounds, rows, keys, affinity, unsettled, in_head, left = nominate(
-        np.concatenate([np.zeros(0, np.intp), *(h.rows for h, _ in heads)]).astype(
+        np.concatenate([np.zeros(0, np.intp), *(r.rows[:end] for r, end in read)]).astype(
             np.int64, copy=False
         ),
-        np.concatenate([np.zeros(0), *(h.values for h, _ in heads)]),
-        np.cumsum([0, *(len(h) for h, _ in heads)], dtype=np.int64),
-        np.array([more for _, more in heads], bool),
+        np.concatenate([np.zeros(0), *(r.values[:end] for r, end in read)]),
+        np.cumsum([0, *(end for _, end in read)], dtype=np.int64),
+        np.array([end < len(r) or not r.complete for r, end in read], bool),
         np.array([at[key] for key in source], np.int64),
         np.array(label, np.int64),
         np.array(member_sources, np.int64),
@@ -261,18 +261,12 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
             continue
         cand, cos = rows[bounds[j] : bounds[j + 1]], affinity[bounds[j] : bounds[j + 1]]
         if unsettled[j]:  # rank the candidates in full in the heads that cannot tell
-            best_key = keys[bounds[j] : bounds[j + 1]]
+            best_key = keys[bounds[j] : bounds[j + 1]]  # lowered in place
             worst = best_key.max() // n_labels
             for g in range(member_sources[j], member_sources[j + 1]):
                 if not left[g] or in_head[g] >= worst:
                     continue
-                v = block.scores(i, label[g], cand)
-                applies = v > 0.0
-                ranked_v = np.sort(v[applies])
-                crank = len(ranked_v) - np.searchsorted(ranked_v, v, side="right") + 1
-                best_key = np.where(
-                    applies, np.minimum(best_key, crank * n_labels + label[g]), best_key
-                )
+                rank_in_full(block.scores(i, label[g], cand), best_key, label[g], n_labels)
             out[i] = Candidates(
                 cand, labels[i], np.where(best_key == NO_KEY, -1, best_key % n_labels), cos
             )

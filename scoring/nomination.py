@@ -293,3 +293,17 @@ def _reason_head(rows, values, lo, hi, blocked, at, key, label, n_labels):
         key[r] = min(key[r], offer)
         ahead += candidate
     return ahead
+
+
+@numba.njit(cache=True, nogil=True)
+def rank_in_full(values, keys, label, n_labels):
+    """Lower each candidate's reason key to its rank among the candidates by `values`
+    in a label source (equal scores share the better rank; 0 and below: not listed),
+    for a source whose head could not tell."""
+    listed = np.flatnonzero(values > 0.0)
+    order = listed[np.argsort(-values[listed])]
+    group = 0
+    for t in range(len(order)):
+        if t and values[order[t]] != values[order[t - 1]]:
+            group = t
+        keys[order[t]] = min(keys[order[t]], (group + 1) * n_labels + label)

@@ -48,11 +48,16 @@ class Ranked:
         """The first `need` courses and any tied with the last of them (a head never
         splits equal scores, so what it leaves out scores strictly less), and whether
         courses of the source are left out."""
-        if len(self) <= need:
+        end = self.end(need)
+        if end == len(self):
             return self, not self.complete
-        end = int(self.ascending.searchsorted(-self.values[need - 1], side="right"))
-        left = end < len(self) or not self.complete
-        return Ranked(self.rows[:end], self.values[:end], not left), left
+        return Ranked(self.rows[:end], self.values[:end], False), True
+
+    def end(self, need: int) -> int:
+        """Where the head of `need` courses ends (see `head`)."""
+        if len(self.rows) <= need:
+            return len(self.rows)
+        return int(self.ascending.searchsorted(-self.values[need - 1], side="right"))
 
 
 def ranked(rows: np.ndarray, values: np.ndarray, depth: int | None = None) -> Ranked:
