@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -75,7 +76,12 @@ class Candidates:
     def reasons(self, at: np.ndarray | None = None) -> list[str]:
         """The reason of every candidate, or of the candidates at positions `at`."""
         reason = self.reason if at is None else self.reason[at]
-        return [self.labels[r] if r >= 0 else POPULAR for r in reason.tolist()]
+        return self._texts[reason].tolist()
+
+    @cached_property
+    def _texts(self) -> np.ndarray:
+        """The labels and, last (reason -1), "Popular": a gather gives the texts."""
+        return np.array((*self.labels, POPULAR), object)
 
 
 def generate(catalog: Catalog, signals: Signals, ts: int, limit: int = 1000) -> Candidates:
