@@ -19,6 +19,8 @@ import numpy as np
 NO_RANK = np.iinfo(np.int32).max
 NO_KEY = np.iinfo(np.int64).max
 _DISTINCT = 16  # affinity heads with at most this many distinct scores are ranked by counting
+_SLOTS = 64  # their lookup table (a power of two, well over _DISTINCT)
+_SPREAD = 1e6 + 7.0  # scores to table slots
 
 
 @numba.njit(cache=True, nogil=True)
@@ -178,25 +180,33 @@ def _affinity_head(values, retired, need, positive, level, head_rows, head_value
     `need` positive live courses and their ties, score descending, row ascending among
     ties; returns (size, whether courses were left out). Few distinct scores (cosines of
     a few skills) are ranked by counting; more by a partition and a stable sort."""
-    distinct = np.empty(_DISTINCT)
+    # distinct scores by a small open-addressing table (the lookup almost always hits on
+    # its first slot, so the loop has no data-dependent branch); rows that are not
+    # positive and live look up a score of -1, which ranks last and holds none of them
+    table = np.full(_SLOTS, np.nan)  # nan: an empty slot (equal to no score)
+    slot_level = np.empty(_SLOTS, np.int64)
+    distinct = np.empty(_DISTINCT + 1)
     d = 0
     size = 0
     for r in range(len(values)):
-        v = values[r]
-        if v > 0.0 and not retired[r]:
-            positive[size] = r
-            if d <= _DISTINCT:
-                q = 0
-                while q < d and distinct[q] != v:
-                    q += 1
-                if q == d:
-                    if d < _DISTINCT:
-                        distinct[q] = v
-                    d += 1
-                level[size] = q
-            size += 1
+        ok = (values[r] > 0.0) & (not retired[r])
+        v = values[r] if ok else -1.0
+        h = int(v * _SPREAD) & (_SLOTS - 1)
+        while table[h] == table[h] and table[h] != v:
+            h = (h + 1) & (_SLOTS - 1)
+        if table[h] != table[h]:
+            if d > _DISTINCT:  # too many: the sorted way (only positives are kept now)
+                h = 0
+            else:
+                table[h] = v
+                slot_level[h] = d
+                distinct[d] = v
+            d += 1
+        positive[size] = r
+        level[size] = slot_level[h]
+        size += ok
     left = size > need
-    if d > _DISTINCT:
+    if d > _DISTINCT + 1:
         return _sorted_head(values, positive, size, need, head_rows, head_values), left
     order = np.argsort(-distinct[:d])  # levels best first (distinct: no ties)
     place = np.zeros(d + 1, np.int64)
