@@ -136,7 +136,7 @@ def nominate(
     )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _head_end(values, lo, hi, need):
     """Where the head of list lo:hi ends: its first `need` entries and any tied with the
     last of them (a head never splits equal scores)."""
@@ -148,7 +148,7 @@ def _head_end(values, lo, hi, need):
     return end
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _nominate_head(rows, values, lo, hi, blocked, best, touched, n_touched, limit):
     """Each live, undismissed entry among the head's first `limit` offers its group's
     rank; returns (live, undismissed entries up to `limit`, touched courses). Branch-free where the
@@ -283,7 +283,7 @@ def _candidates(j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, li
     return start + size
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _reason_head(rows, values, lo, hi, blocked, at, key, label, n_labels):
     """Each candidate's rank among the candidates of a label head (equal scores share the
     better rank) offered as its reason key; returns the candidates in the head."""

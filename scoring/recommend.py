@@ -18,11 +18,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from models.catalog import Catalog
 from models.learner import Learner, MemberState
 from models.posterior import sigmoid
-from schemas import Recommendations
-from scoring.candidates import Candidates, Signals, generate_many
+from models.spec import FeatureSpec
+from schemas import Course, Recommendations
+from scoring.candidates import Candidates, Signals, generate, generate_many
 from scoring.compact import Ranking, record_bytes
+from scoring.nomination import rank_in_full
 from scoring.sources import SourceLists
 from scoring.treatments import Treatments, stable_u64
 from scoring.trending import Trends, cohorts_of
@@ -258,6 +261,25 @@ def _top_positions(scores, bounds, k):
         top[j, :kk] = chosen[order]
         count[j] = kk
     return top, count
+
+
+def compile_kernels() -> None:
+    """Compile the rescorer's numba kernels for the argument types it passes. numba
+    caches them next to their modules, so an install step pays the compilation (some
+    seconds) once instead of every fresh worker's first rescore."""
+    course = Course(
+        course_id="c0",
+        title="C0",
+        skills={"sql": 1.0},
+        category="data",
+        difficulty="beginner",
+        duration_s=600,
+        released_at=1767225600000,
+    )
+    catalog = Catalog(FeatureSpec(), [course])
+    generate(catalog, Signals(skills={"sql": 1.0}, engaged=((0, "C0"),)), course.released_at)
+    rank_in_full(np.ones(1), np.zeros(1, np.int64), 0, 1)
+    top_k(np.ones(1), [1], 1)
 
 
 def sample_rng(member_id: str, ts: int) -> np.random.Generator:
