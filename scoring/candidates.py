@@ -15,7 +15,8 @@ course's reason is the source that ranks it best among the candidates (ties: the
 source). Sources are read as ranked lists (`scoring.sources`) only as deep as the block
 needs: each member starts shallow and goes deeper until the prefixes read decide the
 candidates exactly; where a prefix cannot tell a candidate's reason (the candidate may
-rank as well past it), the candidates are ranked in full in that source.
+rank as well past it), the candidates are ranked in full in that source. The heads'
+entries are walked in compiled code (`scoring.nomination`).
 """
 
 from __future__ import annotations
