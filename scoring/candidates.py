@@ -57,7 +57,8 @@ class Signals:
 class Candidates:
     """Catalog rows to score, best-nominated first, the reason sources in priority order,
     each row's reason (an index into `labels`; -1: none applies, "Popular") and its
-    (skill, followed-skill) cosines with the member, which the scorer's features reuse.
+    (skill, followed-skill) cosines with the member's (K, 2) `skill_pair` of cluster
+    vectors, which the scorer's features reuse where its profile has the same pair.
 
     >>> from models.spec import FeatureSpec
     >>> from schemas import Course
@@ -73,6 +74,7 @@ class Candidates:
     labels: tuple[str, ...]
     reason: np.ndarray
     skill_cos: np.ndarray
+    skill_pair: np.ndarray
 
     def reasons(self, at: np.ndarray | None = None) -> list[str]:
         """The reason of every candidate, or of the candidates at positions `at`."""
@@ -108,8 +110,11 @@ class _Block:
         # (members, n, 2) cosines of every course with each member's skills and followed
         # skills: the two nominate-only sources (none without names)
         self.affinity = np.empty((len(signals), len(catalog), 2))
-        for i, s in enumerate(signals):
-            pair = np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
+        self.pairs = [
+            np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
+            for s in signals
+        ]
+        for i, pair in enumerate(self.pairs):
             np.matmul(catalog.skills, pair, out=self.affinity[i])
         self.named = np.array([(bool(s.skills), bool(s.followed)) for s in signals], bool)
         self.named = self.named.reshape(len(signals), 2)
@@ -274,9 +279,8 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
                 if not left[g] or in_head[g] >= worst:
                     continue
                 rank_in_full(block.scores(i, label[g], cand), best_key, label[g], n_labels)
-            out[i] = Candidates(
-                cand, labels[i], np.where(best_key == NO_KEY, -1, best_key % n_labels), cos
-            )
+            reason_i = np.where(best_key == NO_KEY, -1, best_key % n_labels)
         else:
-            out[i] = Candidates(cand, labels[i], reason[bounds[j] : bounds[j + 1]], cos)
+            reason_i = reason[bounds[j] : bounds[j + 1]]
+        out[i] = Candidates(cand, labels[i], reason_i, cos, block.pairs[i])
     return out

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from models.catalog import Catalog
+from models.features import Profile, skill_cosines
 from models.learner import Learner, MemberState
 from models.posterior import sigmoid
 from models.spec import FeatureSpec
@@ -207,13 +208,29 @@ class Recommender:
             [states[i].history for i in block],
             rows,
             [ts[i] for i in block],
-            np.concatenate([np.zeros((0, 2)), *(candidates[i].skill_cos for i in block)]),
+            np.concatenate(
+                [
+                    np.zeros((0, 2)),
+                    *(
+                        _skill_cos(scorer.catalog, candidates[i], p)
+                        for i, p in zip(block, profiles, strict=True)
+                    ),
+                ]
+            ),
         )
         at = np.concatenate([np.zeros(0, np.intp), *rows])
         d_c, d_m = learner.spec.dims[:2]
         alphas = np.array(coefs).reshape(-1, d_c)
         x_m = np.array([p.x_m for p in profiles]).reshape(-1, d_m)
         return sigmoid(scorer.block_logits(fixed, at, which, alphas, x_m))
+
+
+def _skill_cos(catalog: Catalog, candidates: Candidates, profile: Profile) -> np.ndarray:
+    """The candidates' skill cosines with the profile's skills: those of candidate
+    generation where it drew on the same skills, else one product."""
+    if np.array_equal(candidates.skill_pair, profile.skill_pair):
+        return candidates.skill_cos
+    return skill_cosines(catalog.skills[candidates.rows], profile.skill_pair)
 
 
 def top_k(scores: np.ndarray, sizes: Sequence[int], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
