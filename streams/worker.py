@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any, NamedTuple
 
@@ -34,6 +34,7 @@ from quixstreams.state.base import State
 from quixstreams.state.metadata import SEPARATOR
 
 from labels import MemberLabelState
+from labels.due import DueIndex
 from labels.partition import PartitionClocks
 from labels.shared import VideoStats, add_view, global_stats, partial_key
 from models.learner import CourseState, CourseUpdate, MemberState, dismiss, provisional_click
@@ -113,8 +114,9 @@ class Worker:
         self.served = Served(settings)
         self.debounce: Debouncer[bytes, MemberState] = Debouncer(settings.rescore_ms)
         self.watch: dict[str, bytes] = {}  # every worker's watch statistics
-        self.open: dict[int, set[bytes]] = {}  # partition -> members with open windows
-        self.seeded: set[int] = set()  # partitions whose stored members `open` holds
+        self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
+        self.seeded: set[int] = set()  # partitions whose stored members `due` holds
+        self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -298,13 +300,15 @@ class Worker:
         labels_of = MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
         videos = VideoStats(self.watch)
         everyone = global_stats(self.watch, self.settings.partitions)
+        # the sweeps this member had no work in, as if it had been advanced in them
+        caught_up = self.labeller.advance(labels_of, self.swept.get(partition, 0), videos, everyone)
         out = self.labeller.step(
             labels_of, record, videos, everyone, self.clocks.watermark_ms(partition)
         )
         if labels_of.member_id:  # kept once an event of the member is accepted
             state.set_bytes(LABEL_STATE, labels_of.to_bytes())
             self._remember(partition, key, labels_of)
-        learned = self._labels(out.labels, key, state, outs)
+        learned = self._labels([*caught_up, *out.labels], key, state, outs)
         serving = out.accepted and self.served.recommender is not None
         if out.accepted and isinstance(record, Autoplay):
             view = value or b""
@@ -324,12 +328,8 @@ class Worker:
             self._sweep(partition, state, outs)
 
     def _remember(self, partition: int, key: bytes, labels_of: MemberLabelState) -> None:
-        """Members with open windows, for the daily sweep."""
-        members = self.open.setdefault(partition, set())
-        if labels_of.buffer or labels_of.pending:
-            members.add(key)
-        else:
-            members.discard(key)
+        """When the member next has work, for the daily sweep."""
+        self.due.setdefault(partition, DueIndex()).set(key, self.labeller.due_ms(labels_of))
 
     def _labels(
         self, labels: list[Label], key: bytes, state: State, outs: list[Out]
@@ -388,17 +388,20 @@ class Worker:
             self.debounce.mark(key, MemberState.from_bytes(raw), time.time() * 1000)
 
     def _sweep(self, partition: int, state: State, outs: list[Out]) -> None:
-        """A new day on this partition: advance every member with open windows."""
+        """A new day on this partition: advance every member with work below its
+        watermark; the others catch up with it at their next event."""
         watermark = self.clocks.watermark_ms(partition)
         videos, everyone = (
             VideoStats(self.watch),
             global_stats(self.watch, self.settings.partitions),
         )
-        members = self.open.setdefault(partition, set())
+        index = self.due.setdefault(partition, DueIndex())
         if partition not in self.seeded:  # first sweep since the partition came here
-            members |= stored_members(state)
+            for key, raw in stored_label_states(state):
+                index.setdefault(key, self.labeller.due_ms(MemberLabelState.from_bytes(raw)))
             self.seeded.add(partition)
-        for key in sorted(members):
+        self.swept[partition] = max(watermark, self.swept.get(partition, 0))
+        for key in index.take_before(watermark):
             other = state_of_key(state, key)
             raw = other.get_bytes(LABEL_STATE)
             if raw is None:
@@ -534,8 +537,9 @@ class Worker:
         """A partition left: its new owner has the say on its members now."""
         log.info("partition %d left this worker", partition)
         self.clocks.forget(partition)
-        self.open.pop(partition, None)
+        self.due.pop(partition, None)
         self.seeded.discard(partition)
+        self.swept.pop(partition, None)
         n = self.settings.partitions
         self.debounce.forget(lambda key: partition_of(key, n) == partition)
 
@@ -592,11 +596,14 @@ class Worker:
         return outs
 
 
-def stored_members(state: State) -> set[bytes]:
-    """Members whose label state the store of the state's partition holds."""
+def stored_label_states(state: State) -> Iterator[tuple[bytes, bytes]]:
+    """Members and their label states as the store of the state's partition holds them
+    (as of its last commit)."""
     suffix = SEPARATOR + LABEL_STATE
     store = state._transaction._partition  # Quix offers no public way to list keys
-    return {k[: -len(suffix)] for k, _ in store.iter_items(lower_bound=b"") if k.endswith(suffix)}
+    for k, raw in store.iter_items(lower_bound=b""):
+        if k.endswith(suffix):
+            yield k[: -len(suffix)], raw
 
 
 def state_of_key(state: State, key: bytes) -> State:
