@@ -19,6 +19,8 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 WIDEN = 3.0  # the wait after a rescore, in multiples of what that rescore took
+# While far behind, lists are replaced long before anyone reads them: rescore less.
+WIDEN_BEHIND = 9.0
 
 
 class Debouncer(Generic[K, V]):
