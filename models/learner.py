@@ -28,6 +28,7 @@ from schemas import Click, Dismissal, Label, Member
 
 ENGAGED = 5  # recent positives kept for "Because you watched X" candidates
 DISMISSED = 512  # dismissed courses kept (oldest forgotten first)
+PROFILES = 8192  # members whose encoded profile a learner keeps (oldest forgotten first)
 _MEMBER_HEADER = struct.Struct("<BIII")  # version, len(history), len(alpha), len(json)
 _COURSE_HEADER = struct.Struct("<BI")  # version, len(beta)
 
@@ -156,6 +157,9 @@ class Learner:
     def __init__(self, scorer: Scorer):
         self.scorer = scorer
         self.member_effect, self.course_effect = effects(scorer.model)
+        # member_id -> (the profile record, its encoding): a member's labels and rescores
+        # come in runs, and encoding a profile costs more than comparing two records
+        self._profiles: dict[str, tuple[Member, Profile]] = {}
 
     @property
     def spec(self) -> FeatureSpec:
@@ -166,7 +170,15 @@ class Learner:
 
     def profile(self, member_id: str, state: MemberState) -> Profile:
         member = state.member or Member(member_id=member_id, skills={})
-        return Profile.of(self.spec, member)
+        known = self._profiles.get(member_id)
+        if known is not None and known[0] == member:
+            return known[1]
+        profile = Profile.of(self.spec, member)
+        profile.x_m.flags.writeable = profile.skill_pair.flags.writeable = False  # shared
+        if len(self._profiles) >= PROFILES:
+            del self._profiles[next(iter(self._profiles))]
+        self._profiles[member_id] = (member, profile)
+        return profile
 
     def alpha(self, member_id: str, state: MemberState) -> Posterior:
         """alpha_m: near-line posterior, else the batch model's, else the prior."""
