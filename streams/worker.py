@@ -67,6 +67,7 @@ from schemas import (
 )
 from scoring.debounce import WIDEN, WIDEN_BEHIND, Debouncer
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
+from streams.decoded import Decoded
 from streams.follow import Follower
 from streams.served import Served
 from streams.ticks import Ticker
@@ -87,6 +88,7 @@ MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
+DECODED = 16_384  # members whose label and GLMix states stay decoded, per kind
 
 
 class Out(NamedTuple):
@@ -122,6 +124,8 @@ class Worker:
         self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
         self.seeded: set[int] = set()  # partitions whose stored members `due` holds
         self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
+        self.label_states = Decoded[bytes, MemberLabelState](MemberLabelState.from_bytes, DECODED)
+        self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, DECODED)
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -201,6 +205,9 @@ class Worker:
             try:
                 return step(value, key, *rest)
             except Exception as error:
+                # a state changed in memory may not have been written
+                self.label_states.clear()
+                self.member_states.clear()
                 ctx = message_context()
                 log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
                 outs: list[Out] = []
@@ -301,8 +308,7 @@ class Worker:
         new_day = not dismissal and self.clocks.observe(
             partition, record.kind, record.ts, time.time()
         )
-        raw = state.get_bytes(LABEL_STATE)
-        labels_of = MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
+        labels_of = self._label_state(key, state)
         videos = VideoStats(self.watch)
         everyone = global_stats(self.watch, self.settings.partitions)
         # the sweeps this member had no work in, as if it had been advanced in them
@@ -311,7 +317,7 @@ class Worker:
             labels_of, record, videos, everyone, self.clocks.watermark_ms(partition)
         )
         if labels_of.member_id:  # kept once an event of the member is accepted
-            state.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._set_label_state(key, state, labels_of)
             self._remember(partition, key, labels_of)
         learned = self._labels([*caught_up, *out.labels], key, state, outs)
         serving = out.accepted and self.served.recommender is not None
@@ -331,6 +337,15 @@ class Worker:
             self._dead(outs, key, value, reject.error)
         if new_day:
             self._sweep(partition, state, outs)
+
+    def _label_state(self, key: bytes, state: State) -> MemberLabelState:
+        raw = state.get_bytes(LABEL_STATE)
+        return self.label_states.get(key, raw) if raw else MemberLabelState()
+
+    def _set_label_state(self, key: bytes, state: State, labels_of: MemberLabelState) -> None:
+        raw = labels_of.to_bytes()
+        state.set_bytes(LABEL_STATE, raw)
+        self.label_states.put(key, raw, labels_of)
 
     def _remember(self, partition: int, key: bytes, labels_of: MemberLabelState) -> None:
         """When the member next has work, for the daily sweep."""
@@ -355,7 +370,7 @@ class Worker:
 
     def _member(self, key: bytes, state: State) -> MemberState:
         raw = state.get_bytes(MEMBER_STATE)
-        return MemberState.from_bytes(raw) if raw else self.served.learner.new_member()
+        return self.member_states.get(key, raw) if raw else self.served.learner.new_member()
 
     def _learn(self, member: MemberState, label: Label, outs: list[Out]) -> None:
         """Member half now; the course half to the course's partition, a positive to
@@ -368,7 +383,9 @@ class Worker:
             outs.append(Out(COHORT_LABELS, cohort.cohort.encode(), cohort.to_json()))
 
     def _changed(self, key: bytes, member: MemberState, state: State) -> None:
-        state.set_bytes(MEMBER_STATE, member.to_bytes())
+        raw = member.to_bytes()
+        state.set_bytes(MEMBER_STATE, raw)
+        self.member_states.put(key, raw, member)
         self.debounce.mark(key, member, time.time() * 1000)
 
     def _profile(
@@ -390,7 +407,7 @@ class Worker:
         """A rescore asked for by a change of the catalog (the member holds the course)."""
         raw = state.get_bytes(MEMBER_STATE)
         if raw and self.served.recommender is not None:
-            self.debounce.mark(key, MemberState.from_bytes(raw), time.time() * 1000)
+            self.debounce.mark(key, self.member_states.get(key, raw), time.time() * 1000)
 
     def _sweep(self, partition: int, state: State, outs: list[Out]) -> None:
         """A new day on this partition: advance every member with work below its
@@ -411,9 +428,9 @@ class Worker:
             raw = other.get_bytes(LABEL_STATE)
             if raw is None:
                 continue
-            labels_of = MemberLabelState.from_bytes(raw)
+            labels_of = self.label_states.get(key, raw)
             labels = self.labeller.advance(labels_of, watermark, videos, everyone)
-            other.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._set_label_state(key, other, labels_of)
             self._remember(partition, key, labels_of)
             learned = self._labels(labels, key, other, outs)
             if learned is not None:
