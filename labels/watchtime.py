@@ -120,9 +120,16 @@ class WatchStats:
 
     def to_bytes(self) -> bytes:
         """Version, entry count, then day (int32), bin (uint16), count (uint32) arrays."""
-        rows = sorted((d, b, n) for d, bins in self.days.items() for b, n in bins.items())
-        n = len(rows)
-        days, bins, counts = zip(*rows, strict=True) if rows else ((), (), ())
+        days: list[int] = []
+        bins: list[int] = []
+        counts: list[int] = []
+        for day in sorted(self.days):  # sorted by (day, bin): one sort per day is cheaper
+            of_day = self.days[day]
+            keys = sorted(of_day)
+            days += [day] * len(keys)
+            bins += keys
+            counts += map(of_day.__getitem__, keys)
+        n = len(days)
         return _HEADER.pack(self.version, n) + struct.pack(f"<{n}i{n}H{n}I", *days, *bins, *counts)
 
     @classmethod
