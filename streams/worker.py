@@ -79,11 +79,11 @@ LABEL_STATE = b"l"  # member store: MemberLabelState
 MEMBER_STATE = b"m"  # member store: MemberState (GLMix member half, history, profile)
 VALUE = b"v"  # course, cohort and watch stores: the key's one value
 COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
-# Behind by more than this many records, a worker commits less often (each commit is a
-# round trip to the transaction coordinator, and a member, course or statistic changed
-# many times in a transaction is written to its changelog once) and rescores less.
+# Behind by more than this many records, a worker rescores less often. It commits as
+# often as ever: watch statistics reach other partitions' thresholds through committed
+# transactions, and a catch-up runs event time fast, so a longer transaction would
+# delay them by hours of event time, past the lateness that keeps labels exact.
 BEHIND_RECORDS = 1000
-COMMIT_BEHIND_S = 1.0
 MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
@@ -554,10 +554,7 @@ class Worker:
             self._forget(gone)
         self.status["partitions"] = mine
         self.status["lag"] = lag
-        behind = lag > BEHIND_RECORDS
-        # read by the next checkpoint; Quix has no public setter
-        self.app._processing_context.commit_interval = COMMIT_BEHIND_S if behind else COMMIT_S
-        self.debounce.widen = WIDEN_BEHIND if behind else WIDEN
+        self.debounce.widen = WIDEN_BEHIND if lag > BEHIND_RECORDS else WIDEN
 
     def _forget(self, partition: int) -> None:
         """A partition left: its new owner has the say on its members now."""
