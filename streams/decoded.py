@@ -1,7 +1,8 @@
 """Decoded values of the keys a stage touched last, kept next to the bytes they decode.
 
 A member's events come in runs (a session's impressions, then its clicks and views),
-so the member stage reads back, many times a second, the states it has just written.
+and every autoplay of a partition changes that partition's part of the global watch
+statistics, so stages read back, many times a second, the values they have just written.
 A value is reused only while the store still holds the very bytes it was decoded from
 or encoded to, so the store stays the one truth: a value written elsewhere (a restore
 from the changelog, a partition back from another worker) is decoded afresh.

@@ -33,10 +33,10 @@ from quixstreams.models.serializers import Serializer
 from quixstreams.state.base import State
 from quixstreams.state.metadata import SEPARATOR
 
-from labels import MemberLabelState
+from labels import MemberLabelState, WatchStats
 from labels.due import DueIndex
 from labels.partition import PartitionClocks
-from labels.shared import VideoStats, add_view, global_stats, partial_key
+from labels.shared import VideoStats, add_view, global_stats, partial_key, stats_of
 from models.learner import CourseState, CourseUpdate, MemberState, dismiss, provisional_click
 from nearline.config import (
     CLOCK_TICKS,
@@ -126,6 +126,7 @@ class Worker:
         self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
         self.label_states = Decoded[bytes, MemberLabelState](MemberLabelState.from_bytes, DECODED)
         self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, DECODED)
+        self.view_stats = Decoded[bytes, WatchStats](stats_of, DECODED)  # watch stage
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -206,8 +207,8 @@ class Worker:
                 return step(value, key, *rest)
             except Exception as error:
                 # a state changed in memory may not have been written
-                self.label_states.clear()
-                self.member_states.clear()
+                for decoded in (self.label_states, self.member_states, self.view_stats):
+                    decoded.clear()
                 ctx = message_context()
                 log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
                 outs: list[Out] = []
@@ -596,16 +597,14 @@ class Worker:
         self, value: bytes, key: bytes, ts: int, headers: Any, state: State
     ) -> list[Out]:
         view = Autoplay.model_validate_json(value)
-        counted = add_view(
-            state.get_bytes(VALUE),
-            message_context().offset,
-            view.watched_s,
-            view.ts,
-            self.labeller.keep_days,
-        )
+        raw = state.get_bytes(VALUE)
+        stats = self.view_stats.get(key, raw) if raw else WatchStats()
+        offset, keep_days = message_context().offset, self.labeller.keep_days
+        counted = add_view(raw, offset, view.watched_s, view.ts, keep_days, stats)
         if counted is None:
             return []
         state.set_bytes(VALUE, counted)
+        self.view_stats.put(key, counted, stats)
         return [Out(WATCH_STATS, key, counted)]
 
     def check_course(
