@@ -582,8 +582,9 @@ class Worker:
         raw = state.get_bytes(VALUE)
         course = CourseState.from_bytes(raw) if raw else CourseState()
         course = self.served.learner.learn_course(course, CourseUpdate.from_json(value))
-        state.set_bytes(VALUE, course.to_bytes())
-        return [*outs, Out(COURSE_EFFECTS, key, course.to_bytes())]
+        raw = course.to_bytes()
+        state.set_bytes(VALUE, raw)
+        return [*outs, Out(COURSE_EFFECTS, key, raw)]
 
     def cohort(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
         raw = state.get_bytes(VALUE)
