@@ -15,13 +15,16 @@ topics from the start (one process, nothing else): what a plain consumer takes o
 broker, and the ratio between the two.
 
 The last line printed is one JSON object: events_per_s, raw_events_per_s, ratio,
-members, events, rss_mb (the worker's peak resident memory), plus the conditions.
+members, events, rss_mb (the worker's peak resident memory), plus the conditions and
+events_per_cpu_s (events / the worker process's CPU seconds, start to caught up): on a
+machine shared with other work, wall time measures the others as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -112,6 +115,12 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def catch_up(worker: Worker, started: float) -> tuple[float, int]:
     """Seconds from `started` (wall time of the worker's start) to its last list, once
     it has consumed everything and has no rescore pending; and the lists written."""
@@ -145,6 +154,7 @@ def main() -> None:
             with running_worker(settings, work / "worker.log", timeout_s=300) as worker:
                 seconds, lists = catch_up(worker, started)
                 rss = peak_rss_mb(worker.proc.pid)
+                cpu = cpu_s(worker.proc.pid)
                 m = worker.metrics()
     figures = {
         "events_per_s": round(events / seconds),
@@ -153,6 +163,8 @@ def main() -> None:
         "members": config.members,
         "events": events,
         "rss_mb": round(rss),
+        "events_per_cpu_s": round(events / cpu),
+        "worker_cpu_s": round(cpu, 1),
         "courses": config.courses,
         "days": config.days,
         "seconds": round(seconds, 1),

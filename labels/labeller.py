@@ -187,6 +187,26 @@ class Labeller:
             state.forget_before(watermark_ms - self.window_ms)
         return labels
 
+    def due_ms(self, state: MemberLabelState) -> int | None:
+        """The watermark above which `advance` has work for the state (its oldest
+        buffered event, or the end of its oldest open window); None when it has none.
+        Up to it, `advance` only moves the state's watermark and forgets old ids.
+
+        >>> lab = Labeller("fixed:9", window_ms=DAY_MS)
+        >>> state = MemberLabelState()
+        >>> lab.due_ms(state) is None
+        True
+        >>> state.pending["i1"] = Impression(event_id="i1", member_id="m1", course_id="c1",
+        ...     channel="feed", position=0, ts=1767225600000)
+        >>> lab.due_ms(state) == 1767225600000 + DAY_MS
+        True
+        """
+        due = state.buffer[0][0] if state.buffer else None
+        if state.pending:
+            ends_at = next(iter(state.pending.values())).ts + self.window_ms
+            due = ends_at if due is None or ends_at < due else due
+        return due
+
     def _close(self, state: MemberLabelState, now_ms: int, labels: list[Label]) -> int:
         """Append negatives for open impressions whose window ended before now_ms (oldest
         first: impressions are processed, hence pending, in event-time order); returns

@@ -45,21 +45,33 @@ def count_view(
 
 
 def add_view(
-    raw: bytes | None, offset: int, watched_s: float, ts_ms: int, keep_days: int
+    raw: bytes | None,
+    offset: int,
+    watched_s: float,
+    ts_ms: int,
+    keep_days: int,
+    stats: WatchStats | None = None,
 ) -> bytes | None:
     """One key's statistics with the view at `offset` added, forgetting days that no
-    window of `keep_days` can read any more; None when they count it already."""
+    window of `keep_days` can read any more; None when they count it already.
+    `stats`, when given, is `raw` decoded already (`stats_of`); the view is added to it."""
     if raw and _OFFSET.unpack_from(raw)[0] >= offset:
         return None
-    stats = WatchStats.from_bytes(raw[_OFFSET.size :]) if raw else WatchStats()
+    if stats is None:
+        stats = stats_of(raw) if raw else WatchStats()
     stats.add(watched_s, ts_ms)
     stats.prune(day_of(ts_ms) - keep_days)
     return _OFFSET.pack(offset) + stats.to_bytes()
 
 
+def stats_of(raw: bytes) -> WatchStats:
+    """The statistics a stored value holds (after the offset of its last view)."""
+    return WatchStats.from_bytes(raw[_OFFSET.size :])
+
+
 @lru_cache(maxsize=8192)
 def _decode(raw: bytes) -> WatchStats:
-    return WatchStats.from_bytes(raw[_OFFSET.size :])
+    return stats_of(raw)
 
 
 class VideoStats(Mapping[str, WatchStats]):

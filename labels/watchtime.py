@@ -120,26 +120,26 @@ class WatchStats:
 
     def to_bytes(self) -> bytes:
         """Version, entry count, then day (int32), bin (uint16), count (uint32) arrays."""
-        rows = sorted((d, b, n) for d, bins in self.days.items() for b, n in bins.items())
-        arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        return (
-            _HEADER.pack(self.version, len(rows))
-            + arr[:, 0].astype("<i4").tobytes()
-            + arr[:, 1].astype("<u2").tobytes()
-            + arr[:, 2].astype("<u4").tobytes()
-        )
+        days: list[int] = []
+        bins: list[int] = []
+        counts: list[int] = []
+        for day in sorted(self.days):  # sorted by (day, bin): one sort per day is cheaper
+            of_day = self.days[day]
+            keys = sorted(of_day)
+            days += [day] * len(keys)
+            bins += keys
+            counts += map(of_day.__getitem__, keys)
+        n = len(days)
+        return _HEADER.pack(self.version, n) + struct.pack(f"<{n}i{n}H{n}I", *days, *bins, *counts)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> WatchStats:
         version, n = _HEADER.unpack_from(raw)
         if version != cls.version:
             raise ValueError(f"WatchStats version {version} is not {cls.version}")
-        at = _HEADER.size
-        days = np.frombuffer(raw, "<i4", n, at)
-        bins = np.frombuffer(raw, "<u2", n, at + 4 * n)
-        counts = np.frombuffer(raw, "<u4", n, at + 6 * n)
+        flat = struct.unpack_from(f"<{n}i{n}H{n}I", raw, _HEADER.size)
         stats = cls()
-        for d, b, c in zip(days.tolist(), bins.tolist(), counts.tolist(), strict=True):
+        for d, b, c in zip(flat[:n], flat[n : 2 * n], flat[2 * n :], strict=True):
             stats.days.setdefault(d, {})[b] = c
             stats._day_views[d] = stats._day_views.get(d, 0) + c
         return stats

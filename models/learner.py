@@ -11,12 +11,12 @@ functions of their state; the worker's agents and offline replay call the same o
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import orjson
 
 from models.examples import event_ts
 from models.features import Profile, member_course_features
@@ -29,6 +29,7 @@ from schemas import Click, Dismissal, Label, Member
 
 ENGAGED = 5  # recent positives kept for "Because you watched X" candidates
 DISMISSED = 512  # dismissed courses kept (oldest forgotten first)
+PROFILES = 8192  # members whose encoded profile a learner keeps (oldest forgotten first)
 _MEMBER_HEADER = struct.Struct("<BIII")  # version, len(history), len(alpha), len(json)
 _COURSE_HEADER = struct.Struct("<BI")  # version, len(beta)
 
@@ -63,15 +64,14 @@ class MemberState:
     def to_bytes(self) -> bytes:
         history = self.history.to_bytes()
         alpha = b"" if self.alpha is None else self.alpha.to_bytes()
-        rest = json.dumps(
+        rest = orjson.dumps(
             {
                 "member": None if self.member is None else self.member.model_dump(),
                 "engaged": self.engaged,
                 "dismissed": self.dismissed,
                 "seen_at": self.seen_at,
-            },
-            separators=(",", ":"),
-        ).encode()
+            }
+        )
         head = _MEMBER_HEADER.pack(self.version, len(history), len(alpha), len(rest))
         return head + history + alpha + rest
 
@@ -83,7 +83,7 @@ class MemberState:
         history = MemberHistory.from_bytes(raw[at : at + n_history])
         at += n_history
         alpha = Posterior.from_bytes(raw[at : at + n_alpha]) if n_alpha else None
-        rest = json.loads(raw[at + n_alpha : at + n_alpha + n_rest])
+        rest = orjson.loads(raw[at + n_alpha : at + n_alpha + n_rest])
         member = None if rest["member"] is None else Member.model_validate(rest["member"])
         return cls(
             history,
@@ -108,11 +108,11 @@ class CourseUpdate:
     offset: float
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, separators=(",", ":")).encode()
+        return orjson.dumps(self.__dict__)  # once per label: the stdlib's costs 5x
 
     @classmethod
     def from_json(cls, raw: bytes) -> CourseUpdate:
-        d = json.loads(raw)
+        d = orjson.loads(raw)
         return cls(d["course_id"], d["y"], d["ts"], tuple(d["x_m"]), d["offset"])
 
 
@@ -162,6 +162,9 @@ class Learner:
         self.scorer = scorer
         self.skills_of = skills_of  # a member's effective skills (profile + cohort), if not own
         self.member_effect, self.course_effect = effects(scorer.model)
+        # member_id -> (the profile record, its encoding): a member's labels and rescores
+        # come in runs, and encoding a profile costs more than comparing two records
+        self._profiles: dict[str, tuple[Member, Profile]] = {}
 
     @property
     def spec(self) -> FeatureSpec:
@@ -192,7 +195,16 @@ class Learner:
         return member.model_copy(update={"skills": dict(self.skills_of(member))})
 
     def profile(self, member_id: str, state: MemberState) -> Profile:
-        return Profile.of(self.spec, self.member(member_id, state))
+        member = self.member(member_id, state)
+        known = self._profiles.get(member_id)
+        if known is not None and known[0] == member:
+            return known[1]
+        profile = Profile.of(self.spec, member)
+        profile.x_m.flags.writeable = profile.skill_pair.flags.writeable = False  # shared
+        if len(self._profiles) >= PROFILES:
+            del self._profiles[next(iter(self._profiles))]
+        self._profiles[member_id] = (member, profile)
+        return profile
 
     def alpha(self, member_id: str, state: MemberState) -> Posterior:
         """alpha_m: near-line posterior, else the batch model's, else the prior."""

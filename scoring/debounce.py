@@ -19,6 +19,8 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 WIDEN = 3.0  # the wait after a rescore, in multiples of what that rescore took
+# While far behind, lists are replaced long before anyone reads them: rescore less.
+WIDEN_BEHIND = 9.0
 
 
 class Debouncer(Generic[K, V]):
@@ -41,7 +43,7 @@ class Debouncer(Generic[K, V]):
             raise ValueError("need period_ms >= 0 and widen >= 0")
         self.period_ms = period_ms
         self.widen = widen
-        self.wait_ms = period_ms  # from the end of the last rescore to the next
+        self.cost_ms = 0.0  # what the last rescore took
         self.last_ms = float("-inf")  # when the last rescore ended
         self.changed: dict[K, tuple[V, float]] = {}  # key -> (latest value, first change)
         self.scoring = 0  # keys taken and not done yet
@@ -63,6 +65,12 @@ class Debouncer(Generic[K, V]):
         """A rescore should run now."""
         return bool(self.changed) and now_ms - self.last_ms >= self.wait_ms
 
+    @property
+    def wait_ms(self) -> float:
+        """From the end of the last rescore to the next; read when asked, so a change of
+        `widen` (a worker no longer behind) applies to the wait already running."""
+        return max(self.period_ms, self.widen * self.cost_ms)
+
     def take(self) -> dict[K, tuple[V, float]]:
         """Every changed key with its latest value and first change time, oldest first."""
         batch, self.changed = self.changed, {}
@@ -73,4 +81,4 @@ class Debouncer(Generic[K, V]):
         """The rescore of the last batch ended at `now_ms` after `cost_ms`."""
         self.scoring = 0
         self.last_ms = now_ms
-        self.wait_ms = max(self.period_ms, self.widen * cost_ms)
+        self.cost_ms = cost_ms

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any, NamedTuple
 
@@ -39,9 +39,10 @@ from quixstreams.models.serializers import Serializer
 from quixstreams.state.base import State
 from quixstreams.state.metadata import SEPARATOR
 
-from labels import MemberLabelState
+from labels import MemberLabelState, WatchStats
+from labels.due import DueIndex
 from labels.partition import PartitionClocks
-from labels.shared import VideoStats, add_view, global_stats, partial_key
+from labels.shared import VideoStats, add_view, global_stats, partial_key, stats_of
 from models.learner import CourseState, CourseUpdate, MemberState, dismiss, provisional_click
 from nearline.config import (
     CLOCK_TICKS,
@@ -73,8 +74,9 @@ from schemas import (
     parse_activity,
 )
 from scoring.cohort_skills import CohortSkills, SkillUpdate, skill_updates
-from scoring.debounce import Debouncer
+from scoring.debounce import WIDEN, WIDEN_BEHIND, Debouncer
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
+from streams.decoded import Decoded
 from streams.follow import Follower
 from streams.served import Served
 from streams.ticks import Ticker
@@ -86,11 +88,17 @@ LABEL_STATE = b"l"  # member store: MemberLabelState
 MEMBER_STATE = b"m"  # member store: MemberState (GLMix member half, history, profile)
 VALUE = b"v"  # course, cohort and watch stores: the key's one value
 COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
+# Behind by more than this many records, a worker rescores less often. It commits as
+# often as ever: watch statistics reach other partitions' thresholds through committed
+# transactions, and a catch-up runs event time fast, so a longer transaction would
+# delay them by hours of event time, past the lateness that keeps labels exact.
+BEHIND_RECORDS = 1000
 MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
 FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
+DECODED = 16_384  # members whose label and GLMix states stay decoded, per kind
 
 
 class Out(NamedTuple):
@@ -123,8 +131,12 @@ class Worker:
         self.served = Served(settings)
         self.debounce: Debouncer[bytes, MemberState] = Debouncer(settings.rescore_ms)
         self.watch: dict[str, bytes] = {}  # every worker's watch statistics
-        self.open: dict[int, set[bytes]] = {}  # partition -> members with open windows
-        self.seeded: set[int] = set()  # partitions whose stored members `open` holds
+        self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
+        self.seeded: set[int] = set()  # partitions whose stored members `due` holds
+        self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
+        self.label_states = Decoded[bytes, MemberLabelState](MemberLabelState.from_bytes, DECODED)
+        self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, DECODED)
+        self.view_stats = Decoded[bytes, WatchStats](stats_of, DECODED)  # watch stage
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -210,6 +222,9 @@ class Worker:
             try:
                 return step(value, key, *rest)
             except Exception as error:
+                # a state changed in memory may not have been written
+                for decoded in (self.label_states, self.member_states, self.view_stats):
+                    decoded.clear()
                 ctx = message_context()
                 log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
                 outs: list[Out] = []
@@ -315,17 +330,18 @@ class Worker:
         new_day = not dismissal and self.clocks.observe(
             partition, record.kind, record.ts, time.time()
         )
-        raw = state.get_bytes(LABEL_STATE)
-        labels_of = MemberLabelState.from_bytes(raw) if raw else MemberLabelState()
+        labels_of = self._label_state(key, state)
         videos = VideoStats(self.watch)
         everyone = global_stats(self.watch, self.settings.partitions)
+        # the sweeps this member had no work in, as if it had been advanced in them
+        caught_up = self.labeller.advance(labels_of, self.swept.get(partition, 0), videos, everyone)
         out = self.labeller.step(
             labels_of, record, videos, everyone, self.clocks.watermark_ms(partition)
         )
         if labels_of.member_id:  # kept once an event of the member is accepted
-            state.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._set_label_state(key, state, labels_of)
             self._remember(partition, key, labels_of)
-        learned = self._labels(out.labels, key, state, outs)
+        learned = self._labels([*caught_up, *out.labels], key, state, outs)
         serving = out.accepted and self.served.recommender is not None
         if out.accepted and isinstance(record, Autoplay):
             view = value or b""
@@ -344,13 +360,18 @@ class Worker:
         if new_day:
             self._sweep(partition, state, outs)
 
+    def _label_state(self, key: bytes, state: State) -> MemberLabelState:
+        raw = state.get_bytes(LABEL_STATE)
+        return self.label_states.get(key, raw) if raw else MemberLabelState()
+
+    def _set_label_state(self, key: bytes, state: State, labels_of: MemberLabelState) -> None:
+        raw = labels_of.to_bytes()
+        state.set_bytes(LABEL_STATE, raw)
+        self.label_states.put(key, raw, labels_of)
+
     def _remember(self, partition: int, key: bytes, labels_of: MemberLabelState) -> None:
-        """Members with open windows, for the daily sweep."""
-        members = self.open.setdefault(partition, set())
-        if labels_of.buffer or labels_of.pending:
-            members.add(key)
-        else:
-            members.discard(key)
+        """When the member next has work, for the daily sweep."""
+        self.due.setdefault(partition, DueIndex()).set(key, self.labeller.due_ms(labels_of))
 
     def _labels(
         self, labels: list[Label], key: bytes, state: State, outs: list[Out]
@@ -372,7 +393,7 @@ class Worker:
     def _member(self, key: bytes, state: State) -> MemberState:
         raw = state.get_bytes(MEMBER_STATE)
         if raw:
-            return MemberState.from_bytes(raw)
+            return self.member_states.get(key, raw)
         if self.served.recommender is None:  # no catalog yet: laid out once there is one
             return MemberState.empty(0)
         return self.served.learner.new_member()
@@ -388,7 +409,9 @@ class Worker:
             outs.append(Out(COHORT_LABELS, cohort.cohort.encode(), cohort.to_json()))
 
     def _changed(self, key: bytes, member: MemberState, state: State) -> None:
-        state.set_bytes(MEMBER_STATE, member.to_bytes())
+        raw = member.to_bytes()
+        state.set_bytes(MEMBER_STATE, raw)
+        self.member_states.put(key, raw, member)
         self.debounce.mark(key, member, time.time() * 1000)
 
     def _profile(
@@ -411,27 +434,30 @@ class Worker:
         """A rescore asked for by a change of the catalog (the member holds the course)."""
         raw = state.get_bytes(MEMBER_STATE)
         if raw and self.served.recommender is not None:
-            self.debounce.mark(key, MemberState.from_bytes(raw), time.time() * 1000)
+            self.debounce.mark(key, self.member_states.get(key, raw), time.time() * 1000)
 
     def _sweep(self, partition: int, state: State, outs: list[Out]) -> None:
-        """A new day on this partition: advance every member with open windows."""
+        """A new day on this partition: advance every member with work below its
+        watermark; the others catch up with it at their next event."""
         watermark = self.clocks.watermark_ms(partition)
         videos, everyone = (
             VideoStats(self.watch),
             global_stats(self.watch, self.settings.partitions),
         )
-        members = self.open.setdefault(partition, set())
+        index = self.due.setdefault(partition, DueIndex())
         if partition not in self.seeded:  # first sweep since the partition came here
-            members |= stored_members(state)
+            for key, raw in stored_label_states(state):
+                index.setdefault(key, self.labeller.due_ms(MemberLabelState.from_bytes(raw)))
             self.seeded.add(partition)
-        for key in sorted(members):
+        self.swept[partition] = max(watermark, self.swept.get(partition, 0))
+        for key in index.take_before(watermark):
             other = state_of_key(state, key)
             raw = other.get_bytes(LABEL_STATE)
             if raw is None:
                 continue
-            labels_of = MemberLabelState.from_bytes(raw)
+            labels_of = self.label_states.get(key, raw)
             labels = self.labeller.advance(labels_of, watermark, videos, everyone)
-            other.set_bytes(LABEL_STATE, labels_of.to_bytes())
+            self._set_label_state(key, other, labels_of)
             self._remember(partition, key, labels_of)
             learned = self._labels(labels, key, other, outs)
             if learned is not None:
@@ -559,6 +585,7 @@ class Worker:
             self._forget(gone)
         self.status["partitions"] = mine
         self.status["lag"] = lag
+        self.debounce.widen = WIDEN_BEHIND if lag > BEHIND_RECORDS else WIDEN
 
     def _resumes_after(self, tp: TopicPartition, low: int) -> int:
         """The offset before the group's committed one (asked once: a partition with
@@ -574,9 +601,10 @@ class Worker:
         """A partition left: its new owner has the say on its members now."""
         log.info("partition %d left this worker", partition)
         self.clocks.forget(partition)
-        self.open.pop(partition, None)
+        self.due.pop(partition, None)
         self.seeded.discard(partition)
         self.resumed = {k: v for k, v in self.resumed.items() if k[1] != partition}
+        self.swept.pop(partition, None)
         n = self.settings.partitions
         self.debounce.forget(lambda key: partition_of(key, n) == partition)
 
@@ -605,8 +633,9 @@ class Worker:
         raw = state.get_bytes(VALUE)
         course = CourseState.from_bytes(raw) if raw else CourseState()
         course = self.served.learner.learn_course(course, CourseUpdate.from_json(value))
-        state.set_bytes(VALUE, course.to_bytes())
-        return [*outs, Out(COURSE_EFFECTS, key, course.to_bytes())]
+        raw = course.to_bytes()
+        state.set_bytes(VALUE, raw)
+        return [*outs, Out(COURSE_EFFECTS, key, raw)]
 
     def cohort(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
         raw = state.get_bytes(VALUE)
@@ -629,16 +658,14 @@ class Worker:
         self, value: bytes, key: bytes, ts: int, headers: Any, state: State
     ) -> list[Out]:
         view = Autoplay.model_validate_json(value)
-        counted = add_view(
-            state.get_bytes(VALUE),
-            message_context().offset,
-            view.watched_s,
-            view.ts,
-            self.labeller.keep_days,
-        )
+        raw = state.get_bytes(VALUE)
+        stats = self.view_stats.get(key, raw) if raw else WatchStats()
+        offset, keep_days = message_context().offset, self.labeller.keep_days
+        counted = add_view(raw, offset, view.watched_s, view.ts, keep_days, stats)
         if counted is None:
             return []
         state.set_bytes(VALUE, counted)
+        self.view_stats.put(key, counted, stats)
         return [Out(WATCH_STATS, key, counted)]
 
     def check_course(
@@ -652,11 +679,14 @@ class Worker:
         return outs
 
 
-def stored_members(state: State) -> set[bytes]:
-    """Members whose label state the store of the state's partition holds."""
+def stored_label_states(state: State) -> Iterator[tuple[bytes, bytes]]:
+    """Members and their label states as the store of the state's partition holds them
+    (as of its last commit)."""
     suffix = SEPARATOR + LABEL_STATE
     store = state._transaction._partition  # Quix offers no public way to list keys
-    return {k[: -len(suffix)] for k, _ in store.iter_items(lower_bound=b"") if k.endswith(suffix)}
+    for k, raw in store.iter_items(lower_bound=b""):
+        if k.endswith(suffix):
+            yield k[: -len(suffix)], raw
 
 
 def state_of_key(state: State, key: bytes) -> State:

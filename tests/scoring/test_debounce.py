@@ -50,3 +50,14 @@ def test_the_latest_value_and_the_first_change_are_kept():
     d.mark("gone", "x", now_ms=10)
     d.forget(lambda key: key == "gone")
     assert len(d) == 0
+
+
+def test_a_narrower_widen_shortens_the_wait_already_running():
+    d = Debouncer(period_ms=100, widen=9.0)
+    d.mark("m1", "s", now_ms=0)
+    d.take()
+    d.done(now_ms=1000, cost_ms=1000)  # behind: wait 9 x 1000 ms
+    d.mark("m2", "s", now_ms=1500)
+    assert not d.due(now_ms=4000)
+    d.widen = 3.0  # caught up: 3 x 1000 ms from the same rescore
+    assert d.due(now_ms=4000)
