@@ -43,8 +43,12 @@ class Repeats(logging.Filter):
         return True
 
 
-def quiet_repeats(logger: str, interval_s: float = REPEAT_S) -> None:
-    """Every handler of `logger` tells repeats once per `interval_s`."""
+def quiet_repeats(*loggers: str, interval_s: float = REPEAT_S) -> None:
+    """Each of `loggers`, and its own handlers (which its children's records reach too),
+    tells repeats once per `interval_s`."""
     quiet = Repeats(interval_s)
-    for handler in logging.getLogger(logger).handlers:
-        handler.addFilter(quiet)
+    for name in loggers:
+        logger = logging.getLogger(name)
+        logger.addFilter(quiet)
+        for handler in logger.handlers:
+            handler.addFilter(quiet)

@@ -20,8 +20,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     from streams.worker import Worker
 
     worker = Worker(settings, loglevel=loglevel)
-    # the client's threads report a broker away once per retry each
-    quiet_repeats("quixstreams")
+    # every client thread reports a broker away once per retry
+    quiet_repeats("quixstreams", "streams.ticks", "streams.follow")
     worker.run()
 
 

@@ -35,6 +35,7 @@ class Follower(threading.Thread):
                 "isolation.level": "read_committed",
                 "enable.partition.eof": False,
                 "log_level": 3,
+                "logger": log,  # through logging: a broker away is told once a while
             }
         )
         self.topics = topics

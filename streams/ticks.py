@@ -21,7 +21,9 @@ class Ticker(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, period_s: float) -> None:
         super().__init__(daemon=True, name="ticker")
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "log_level": 3})
+        self.producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 0, "log_level": 3, "logger": log}
+        )
         self.topic, self.partitions, self.period_s = topic, partitions, period_s
         self.stopping = threading.Event()
 
