@@ -27,6 +27,7 @@ from nearline.topics import read_topic
 from schemas import Recommendations
 
 T = TypeVar("T")
+LOG_TAIL_LINES = 200  # of a child process's log, told when a test around it fails
 
 
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.2) -> T:
@@ -192,6 +193,11 @@ def _running(command: str, settings: Settings, log: Path, timeout_s: float) -> I
     try:
         wait_until(worker.healthy, timeout_s, f"the {command} process's /health")
         yield worker
+    except BaseException:
+        # the process's own account of the failure, where the test's report shows it
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        print(f"--- last lines of the {command}'s log ---", *tail, sep="\n", file=sys.stderr)
+        raise
     finally:
         if worker.lists is not None:
             worker.lists.close()
