@@ -20,13 +20,16 @@ model (`streams.served`), whose member and course effects it learns from the fir
 
 Processing is exactly-once: outputs, state changelogs and consumer offsets commit in one
 Kafka transaction. Nothing about one record or one member stops the worker: a record
-that cannot be used is dead-lettered, a member whose rescore fails is logged.
+that cannot be used is dead-lettered, a member whose rescore fails is logged; nor does
+a transaction that fails: the worker resumes from its last commit (`Worker.run`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import reduce
@@ -98,6 +101,7 @@ LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
 FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
+RESTART_S = 1.0  # after a failed run: an error that repeats is not retried in a tight loop
 DECODED = 16_384  # members whose label and GLMix states stay decoded, per kind
 
 
@@ -153,14 +157,20 @@ class Worker:
         self.endpoints = Endpoints(
             settings.web_host, settings.web_port, self.health, self.render_metrics
         )
+        self.loglevel = loglevel.upper()
+        self._start_app()
+
+    def _start_app(self) -> None:
+        """A new Quix application (consumer, transactional producer, stores) running
+        the stages from the group's last commit."""
         self.app = Application(
-            broker_address=settings.bootstrap,
-            consumer_group=settings.app_id,
+            broker_address=self.settings.bootstrap,
+            consumer_group=self.settings.app_id,
             auto_offset_reset="earliest",
             processing_guarantee="exactly-once",
             commit_interval=COMMIT_S,
-            state_dir=str(settings.data_dir),
-            loglevel=loglevel.upper(),
+            state_dir=str(self.settings.data_dir),
+            loglevel=self.loglevel,
             auto_create_topics=True,  # the stores' changelogs; contract topics exist already
             consumer_extra_config={
                 "session.timeout.ms": 10_000,
@@ -248,12 +258,24 @@ class Worker:
         self.app._dataframe_registry._requires_time_alignment = False  # no public switch
 
     def run(self) -> None:
-        """Until SIGINT/SIGTERM (Quix's handlers stop the run loop)."""
+        """Until SIGINT/SIGTERM (Quix's handlers stop the run loop).
+
+        Whatever else ends Quix's run (a transaction the broker refused because the group
+        forgot this member while the broker was away, say) aborts its transaction; the
+        worker then starts over from the group's last commit, as a new process would."""
         threads = (self.follower, self.ticker, self.endpoints)
         for thread in threads:
             thread.start()
         try:
-            self.app.run()
+            while True:
+                try:
+                    self.app.run()
+                    return
+                except Exception:
+                    log.exception("processing stopped; resuming from the last commit")
+                if self._stopped_within(RESTART_S):
+                    return
+                self._restart()
         finally:
             for thread in threads:
                 thread.stop()
@@ -596,6 +618,27 @@ class Worker:
             (at,) = consumer.committed([TopicPartition(*key)], timeout=5)
             self.resumed[key] = (at.offset if at.offset >= 0 else low) - 1
         return self.resumed[key]
+
+    @staticmethod
+    def _stopped_within(seconds: float) -> bool:
+        """Wait `seconds`, or less if SIGINT or SIGTERM comes (True then): between two
+        runs, Quix's handlers still belong to the run that ended."""
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        return stop.wait(seconds)
+
+    def _restart(self) -> None:
+        """Drop what the aborted transaction's records left in memory (every partition
+        leaves and comes back, states are read again) and start a new application."""
+        for partition in set(self.status["partitions"]) | set(self.due) | set(self.swept):
+            self._forget(partition)
+        for decoded in (self.label_states, self.member_states, self.view_stats):
+            decoded.clear()
+        self.done.clear()
+        self.fetched.clear()
+        self.status.update(partitions=[], lag=float("nan"))
+        self._start_app()
 
     def _forget(self, partition: int) -> None:
         """A partition left: its new owner has the say on its members now."""

@@ -16,6 +16,8 @@ labels.shared); which labels that changes is timing, not what these tests are ab
 
 from __future__ import annotations
 
+import signal
+import time
 from dataclasses import replace
 
 import pytest
@@ -29,6 +31,9 @@ from tests.streams.replayed import (
     mismatch,
     wait_mid_stream,
 )
+
+# Longer than the worker's consumer session (10 s): the group forgets it meanwhile.
+PAUSE_S = 15.0
 
 
 @pytest.mark.parametrize("state", ["same", "empty"])
@@ -72,4 +77,25 @@ def test_a_second_worker_shares_the_partitions_without_losing_or_repeating_label
             replay.join()
             expected, online = finish(world, settings)
             assert partitions_split([first, joined]) == owned
+    assert online == expected, mismatch(online, expected)
+
+
+def test_a_worker_the_group_forgot_goes_on_without_losing_or_repeating_labels(
+    kafka_bootstrap, tmp_path, world
+):
+    """Paused (SIGSTOP) mid-stream past its session: the group drops it, and the
+    transaction it held cannot commit once it runs again (SIGCONT). The worker aborts
+    it, starts over from the last commit and goes on by itself."""
+    settings = handover_settings(kafka_bootstrap, tmp_path)
+    with running_worker(settings, tmp_path / "paused.log") as worker:
+        replay = Replay(world, settings)
+        replay.start()
+        wait_mid_stream(world, settings)
+        worker.proc.send_signal(signal.SIGSTOP)
+        time.sleep(PAUSE_S)  # the pause is the condition under test, not a wait
+        worker.proc.send_signal(signal.SIGCONT)
+        replay.join()
+        expected, online = finish(world, settings)
+        wait_until(lambda: worker.get("/health")[1]["lag"] == 0, 30, "the worker's lag 0")
+        assert worker.proc.poll() is None, "the worker stopped"
     assert online == expected, mismatch(online, expected)
