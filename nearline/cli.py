@@ -233,15 +233,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from nearline.worker import run_worker
+    from streams.http import PortInUse
 
-    run_worker(_settings(args), loglevel=args.loglevel)
+    try:
+        run_worker(_settings(args), loglevel=args.loglevel)
+    except PortInUse as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     import logging
 
+    from streams.http import PortInUse
     from streams.reader import TableInUse
-    from streams.reader_http import PortInUse, run_reader
+    from streams.reader_http import run_reader
 
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -128,6 +129,17 @@ class Worker:
                 return response.status, response.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
+
+    def raw(self, request: bytes) -> tuple[int, dict]:
+        """(status, JSON body) of `request` sent as is, bytes the HTTP client would not send
+        (a malformed request line, an over-long head); the server closes after it."""
+        with socket.create_connection(("127.0.0.1", self.settings.web_port), timeout=5) as s:
+            s.sendall(request)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
 
     def healthy(self) -> bool:
         """Up, and the process answering is this one: another server on the port (or

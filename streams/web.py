@@ -1,67 +1,55 @@
 """A worker's own endpoints: `GET /health` (app, partitions, model, lag) and
-`GET /metrics` (Prometheus text). Served from a thread that only reads what the
-processing thread published; lists are read from the reader service, not from workers."""
+`GET /metrics` (Prometheus text), on the reader's HTTP layer (`streams.http`), so
+errors answer in JSON there too. Served from a thread of its own that only reads what
+the processing thread published; lists are read from the reader service, not workers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import sys
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from nearline.metrics import CONTENT_TYPE
+from streams.http import Response, error, listen, not_allowed
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that gave up before the answer (a poll's timeout) is not an error."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+PATHS = ("/health", "/metrics")
 
 
 class Endpoints(threading.Thread):
-    """`health()` -> JSON body, `metrics()` -> text body, on host:port."""
+    """`health()` -> JSON body, `metrics()` -> text body, on host:port (bound at once:
+    a taken port fails the worker's start, `streams.http.PortInUse`)."""
 
     def __init__(
         self, host: str, port: int, health: Callable[[], dict], metrics: Callable[[], str]
     ) -> None:
         super().__init__(daemon=True, name="endpoints")
+        self.health, self.metrics = health, metrics
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.server = self.loop.run_until_complete(listen(self.handle, host, port))
+        except BaseException:
+            self.loop.close()
+            raise
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/health":
-                    self._send(200, "application/json", json.dumps(health()))
-                elif path == "/metrics":
-                    self._send(200, "text/plain; version=0.0.4", metrics())
-                else:
-                    body = json.dumps({"error": f"no such path {path!r} (/health, /metrics)"})
-                    self._send(404, "application/json", body)
-
-            def _not_allowed(self) -> None:
-                body = json.dumps({"error": f"method {self.command} not allowed (GET only)"})
-                self._send(405, "application/json", body, allow="GET")
-
-            do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
-
-            def _send(self, status: int, kind: str, body: str, allow: str | None = None) -> None:
-                data = body.encode()
-                self.send_response(status)
-                if allow:
-                    self.send_header("Allow", allow)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # one line per request would drown the worker's log
-
-        self.server = Server((host, port), Handler)
+    def handle(self, method: str, target: str) -> Response:
+        path = target.split("?", 1)[0]
+        if path not in PATHS:
+            return error(404, f"no such path {path[:200]!r} (/health, /metrics)")
+        if method not in ("GET", "HEAD"):
+            return not_allowed(method)
+        if path == "/health":
+            return Response(200, json.dumps(self.health()).encode())
+        return Response(200, self.metrics().encode(), CONTENT_TYPE)
 
     def run(self) -> None:
-        self.server.serve_forever(poll_interval=0.5)
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.server.close()
+            self.loop.run_until_complete(self.server.wait_closed())
+            self.loop.close()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self.loop.call_soon_threadsafe(self.loop.stop)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from nearline.broker import free_port
+from nearline.supervise import isolated_settings
 
 
 def nearline(*args: str) -> subprocess.CompletedProcess:
@@ -113,3 +117,20 @@ def test_a_worker_without_a_usable_model_or_treatments_does_not_start(tmp_path, 
     run = nearline("worker", "--bootstrap", "127.0.0.1:1")
     assert run.returncode == 2 and run.stderr.count("\n") == 1
     assert "treatments" in run.stderr
+
+
+@pytest.mark.kafka
+def test_a_worker_whose_web_port_is_taken_does_not_start(kafka_bootstrap, tmp_path):
+    settings = isolated_settings(kafka_bootstrap, tmp_path, f"cli{uuid.uuid4().hex[:8]}.")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", settings.web_port))
+        taken.listen()
+        run = subprocess.run(
+            [sys.executable, "-m", "nearline", "worker"],
+            env=os.environ | settings.to_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"cannot listen on 127.0.0.1:{settings.web_port}" in run.stderr

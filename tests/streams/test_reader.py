@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -159,16 +158,6 @@ def _ask(port: int, method: str, path: str, conn: http.client.HTTPConnection | N
     return response.status, json.loads(response.read()), response
 
 
-def _raw(port: int, request: bytes) -> tuple[int, dict]:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
-
-
 def test_every_error_path_of_the_contract_answers_json(reader):
     port = reader.settings.web_port
     cases = {
@@ -196,10 +185,10 @@ def test_every_error_path_of_the_contract_answers_json(reader):
         assert response.getheader("Content-Type") == "application/json"
         if expected == 405:
             assert response.getheader("Allow") == "GET, HEAD"
-    assert _raw(port, b"GET /" + b"x" * 20_000 + b" HTTP/1.1\r\n\r\n")[0] == 431
-    assert _raw(port, b"NONSENSE\r\n\r\n")[0] == 400
-    assert _raw(port, b"GET /health HTTP/1.1\r\nContent-Length: -1\r\n\r\n")[0] == 400
-    assert _raw(port, b"GET /health HTTP/1.0\r\n\r\n") == (200, reader.get("/health")[1])
+    assert reader.raw(b"GET /" + b"x" * 20_000 + b" HTTP/1.1\r\n\r\n")[0] == 431
+    assert reader.raw(b"NONSENSE\r\n\r\n")[0] == 400
+    assert reader.raw(b"GET /health HTTP/1.1\r\nContent-Length: -1\r\n\r\n")[0] == 400
+    assert reader.raw(b"GET /health HTTP/1.0\r\n\r\n") == (200, reader.get("/health")[1])
 
 
 def _serve_fails(settings: Settings) -> str:

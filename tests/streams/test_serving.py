@@ -190,14 +190,20 @@ def test_worker_endpoints_answer_json_and_prometheus_text(served):
     assert metrics["nearline_events_in_total"] > 0
 
 
-def test_worker_endpoints_refuse_other_methods_in_json(served):
+def test_worker_endpoints_answer_every_error_in_json(served):
     request = urllib.request.Request(
         f"http://127.0.0.1:{served.settings.web_port}/health", data=b"{}", method="POST"
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET"
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
     assert "not allowed" in json.loads(refused.value.read())["error"]
+    # what no HTTP client sends: answered in JSON, not an HTML page or a dropped socket
+    assert served.raw(b"NONSENSE\r\n\r\n")[0] == 400
+    assert served.raw(b"GET /" + b"x" * 20_000 + b" HTTP/1.1\r\n\r\n")[0] == 431
+    assert served.raw(b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n")[0] == 404
+    status, health = served.raw(b"GET /health HTTP/1.0\r\n\r\n")
+    assert status == 200 and health["app"] == served.settings.app_id
 
 
 def test_a_new_model_version_rolls_in_without_a_restart(served, world, model_dir):
