@@ -12,7 +12,7 @@
    to its answer's last byte, so a slow answer also counts against those queued behind.
 4. The local table's get, in this process on the reader's folder once it has stopped.
 
-Prints one JSON object: catch_up_per_s, p50_ms, p99_ms, rate, p99_ms_at_5000, get_us.
+Prints a table, then one JSON line: catch_up_per_s, p50_ms, p99_ms, rate, p99_ms_at_5000, get_us.
 """
 
 from __future__ import annotations
@@ -216,6 +216,14 @@ def main() -> None:
             wait_until(quiet(reader.proc.pid), 300, "the reader's compactions to end", interval_s=2)
             at = {rate: load(reader, args.members, rate, args.seconds) for rate in RATES}
         get_us = table_get_us(settings.data_dir / "reader", args.members)
+    print(f"catch-up of {args.members:,} records: {args.members / health['caught_up_s']:,.0f}/s")
+    print(f"{'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}   ({CONNECTIONS} conns)")
+    for rate, figures in at.items():
+        print(
+            f"{rate:>10,} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f}"
+            f" {figures['max_ms']:>8.1f}"
+        )
+    print(f"local table get: {get_us:.1f} µs")
     print(
         json.dumps(
             {
