@@ -4,6 +4,8 @@ WORKDIR /app
 # builds and runs a wheel from exactly this set)
 COPY . .
 RUN pip install --no-cache-dir .
+# the rescorer's numba kernels, compiled into the image once (cached beside the package)
+RUN python -c "from scoring.recommend import compile_kernels; compile_kernels()"
 ENV NEARLINE_WEB_HOST=0.0.0.0 NEARLINE_DATA_DIR=/var/lib/nearline
 EXPOSE 6066
 CMD ["nearline", "worker", "--loglevel", "info"]

@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -c "from nearline.broker import resolve_jars; print('kafka jars:', resolve_jars())"
+	$(BIN)/python -c "from scoring.recommend import compile_kernels; compile_kernels()"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

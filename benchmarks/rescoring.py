@@ -18,7 +18,6 @@ from collections.abc import Callable
 import numpy as np
 
 from models.catalog import Catalog
-from models.features import block_features
 from models.history import DAY_MS, CourseStats
 from models.learner import Learner
 from models.scorer import Scorer
@@ -72,10 +71,14 @@ def bench_rescoring() -> dict[str, float]:
     x_m = np.array([p.x_m for p in profiles])
 
     def logits() -> None:
-        x_mc, which = block_features(
-            catalog, profiles, [s.history for s in states], rows, [ts] * BLOCK
+        fixed, which = learner.scorer.block_fixed(
+            profiles,
+            [s.history for s in states],
+            rows,
+            [ts] * BLOCK,
+            np.concatenate([c.skill_cos for c in found]),
         )
-        learner.scorer.block_logits(x_mc, np.concatenate(rows), which, alphas, x_m)
+        learner.scorer.block_logits(fixed, np.concatenate(rows), which, alphas, x_m)
 
     top = [(c, np.arange(50)) for c in found]
     lists = [

@@ -16,6 +16,9 @@ class Catalog:
     """Course rows laid out by a spec: x_c, skill clusters, static attributes and the
     popularity counters, with `course_id -> row`. Rows never move, so indices held
     elsewhere (candidates, coefficient matrices) stay valid as courses are added.
+    `version` counts the course writes and `stats_version` the popularity refreshes, so
+    whoever derives data from the catalog sees in O(1) that nothing changed (write the
+    columns through `upsert_many` and `set_stats` only).
 
     >>> from schemas import Course
     >>> spec = FeatureSpec(categories=("data",))
@@ -55,6 +58,8 @@ class Catalog:
         self.ctr_logit = np.zeros(0)
         self.log_impressions = np.zeros(0)
         self._key_order = np.zeros(0, np.intp)  # argsort of keys (see rows_of_keys)
+        self.version = 0
+        self.stats_version = 0
         self.upsert_many(courses)
 
     def __len__(self) -> int:
@@ -90,6 +95,7 @@ class Catalog:
             self.ctr_logit[n0:] = self._logit(self.spec.ctr_prior)
         for c in new:
             self._write(self.index[c.course_id], c)
+        self.version += 1
 
     def upsert(self, course: Course) -> int:
         """Add or replace one course; returns its row."""
@@ -100,6 +106,7 @@ class Catalog:
         """Refresh a course's popularity columns from its counters."""
         self.ctr_logit[row] = self._logit(stats.ctr(self.spec.ctr_prior, self.spec.ctr_strength))
         self.log_impressions[row] = math.log1p(stats.impressions)
+        self.stats_version += 1
 
     @staticmethod
     def _logit(p: float) -> float:

@@ -53,7 +53,24 @@ def context(ts: int | np.ndarray) -> tuple[int, int]:
     >>> context(1767225600000)  # 2026-01-01T00:00Z, a Thursday
     (3, 0)
     """
-    return (ts // DAY_MS + 3) % 7, (ts % DAY_MS) // HOUR_MS // HOUR_BUCKET_H
+    dow, hour = _day_and_hour(ts)
+    return dow, hour // HOUR_BUCKET_H
+
+
+def _day_and_hour(ts: int | np.ndarray) -> tuple[int, int]:
+    """(day of week, Monday = 0; hour of the day) of epoch-ms times, in UTC. Integer
+    division is slow on arrays, and a block's rows repeat each member's time: an array
+    made of long runs of one time is worked out once per run.
+
+    >>> [a.tolist() for a in _day_and_hour(np.array([0, 0, 0, 25 * HOUR_MS]))]
+    [[3, 3, 3, 4], [0, 0, 0, 1]]
+    """
+    if np.ndim(ts) == 1 and len(ts):
+        starts = np.flatnonzero(np.concatenate([[True], ts[1:] != ts[:-1]]))
+        if 4 * len(starts) < len(ts):
+            runs = np.diff(np.append(starts, len(ts)))
+            return tuple(np.repeat(c, runs) for c in _day_and_hour(ts[starts]))
+    return (ts // DAY_MS + 3) % 7, ts % DAY_MS // HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -143,28 +160,81 @@ def from_parts(
     cosines, seniority (nan: unknown), history); `ts` and the popularity columns are per
     row or shared. One member's candidates and many labels' rows go through here alike."""
     n = len(rows)
+    dense, hot = _columns(catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions)
     x = np.zeros((len(MC_NAMES), n)).T  # column-major: each feature is written contiguously
-    x[:, 0:2] = skill_cos
-    x[:, 2] = seen.engaged / (seen.total + 1.0)
-    x[:, 3] = np.log1p(seen.engaged)
-    x[:, 4] = ctr_logit
-    x[:, 5] = log_impressions
-    age_days = np.maximum(ts - catalog.released_at[rows], 0) / DAY_MS
-    x[:, 6] = np.log1p(age_days)
-    x[:, 7] = age_days < NEW_DAYS
-    fit = 1.0 - np.abs(seniority - catalog.difficulty[rows])
-    x[:, 8] = np.where(np.isnan(fit), 0.0, fit)  # nan: seniority unknown
-    x[:, 9] = np.log1p(seen.impressions)
-    x[:, 10] = np.exp(-seen.ago_days)
-    dow, hour_bucket = context(ts)
+    for column, values in dense:
+        x[:, column] = values
     at = slice(None) if np.ndim(ts) == 0 else np.arange(n)  # one time or one per row
-    x[at, _CTX + dow] = 1.0
-    x[at, _HOURS + hour_bucket] = 1.0
-    hour = ts % DAY_MS // HOUR_MS
-    long = catalog.long[rows]
-    x[:, _INTERACT] = np.where(dow >= 5, long, 0.0)
-    x[:, _INTERACT + 1] = np.where((hour < 8) | (hour >= 18), long, 0.0)
+    for column in hot:
+        x[at, column] = 1.0
     return x
+
+
+def fixed_from_parts(
+    catalog: Catalog,
+    rows: np.ndarray,
+    skill_cos: np.ndarray,
+    seniority: float | np.ndarray,
+    seen: Seen,
+    ts: int | np.ndarray,
+    ctr_logit: np.ndarray,
+    log_impressions: np.ndarray,
+    w: np.ndarray,
+    b: float,
+) -> np.ndarray:
+    """x_mc @ w + b of the rows `from_parts` lays out, without laying them out: each
+    column is weighed as it is computed (equal up to rounding; no (rows x features)
+    matrix to allocate and read back)."""
+    dense, hot = _columns(catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions)
+    z = np.full(len(rows), float(b))
+    for column, values in dense:
+        z += values @ w[column] if np.ndim(values) == 2 else values * w[column]
+    for column in hot:
+        z += w[column]
+    return z
+
+
+def _columns(
+    catalog: Catalog,
+    rows: np.ndarray,
+    skill_cos: np.ndarray,
+    seniority: float | np.ndarray,
+    seen: Seen,
+    ts: int | np.ndarray,
+    ctr_logit: np.ndarray,
+    log_impressions: np.ndarray,
+) -> tuple[list[tuple[int | slice, np.ndarray]], tuple[int | np.ndarray, ...]]:
+    """The features of `from_parts` as (column, values) pairs and the one-hot context
+    columns as the column of each row (or of all rows): one home for x_mc and its dot."""
+    age_days = np.maximum(ts - catalog.released_at[rows], 0) / DAY_MS
+    fit = 1.0 - np.abs(seniority - catalog.difficulty[rows])
+    dow, hour = _day_and_hour(ts)
+    long = catalog.long[rows]
+    dense = [
+        (slice(0, 2), skill_cos),
+        (2, seen.engaged / (seen.total + 1.0)),
+        (3, np.log1p(seen.engaged)),
+        (4, ctr_logit),
+        (5, log_impressions),
+        (6, np.log1p(age_days)),
+        (7, age_days < NEW_DAYS),
+        (8, np.where(np.isnan(fit), 0.0, fit)),  # nan: seniority unknown
+        (9, np.log1p(seen.impressions)),
+        (10, _recency(seen.ago_days)),
+        (_INTERACT, np.where(dow >= 5, long, 0.0)),
+        (_INTERACT + 1, np.where((hour < 8) | (hour >= 18), long, 0.0)),
+    ]
+    return dense, (_CTX + dow, _HOURS + hour // HOUR_BUCKET_H)
+
+
+def _recency(ago_days: np.ndarray | float) -> np.ndarray:
+    """exp(-days since last shown), 0 for courses never shown (inf days: most of a
+    member's candidates, so only the others go through exp)."""
+    ago = np.asarray(ago_days, float)
+    out = np.zeros(ago.shape)
+    shown = np.isfinite(ago)
+    out[shown] = np.exp(-ago[shown])
+    return out
 
 
 def block_features(
@@ -173,10 +243,40 @@ def block_features(
     histories: list[MemberHistory],
     rows: list[np.ndarray],
     ts: list[int],
+    skill_cos: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """x_mc of several members' candidates in one pass (member i: catalog `rows[i]` at
     `ts[i]`), each block what `member_course_features` gives that member alone; and the
-    member of each row."""
+    member of each row. `skill_cos`: the rows' (n, 2) skill cosines where the caller has
+    them already (candidate generation does)."""
+    parts, which = _block_parts(catalog, profiles, histories, rows, ts, skill_cos)
+    return from_parts(*parts), which
+
+
+def block_fixed_logits(
+    catalog: Catalog,
+    profiles: list[Profile],
+    histories: list[MemberHistory],
+    rows: list[np.ndarray],
+    ts: list[int],
+    w: np.ndarray,
+    b: float,
+    skill_cos: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`block_features` @ w + b (see `fixed_from_parts`) and the member of each row."""
+    parts, which = _block_parts(catalog, profiles, histories, rows, ts, skill_cos)
+    return fixed_from_parts(*parts, w, b), which
+
+
+def _block_parts(
+    catalog: Catalog,
+    profiles: list[Profile],
+    histories: list[MemberHistory],
+    rows: list[np.ndarray],
+    ts: list[int],
+    skill_cos: np.ndarray | None,
+) -> tuple[tuple, np.ndarray]:
+    """The arguments of `from_parts` for a block's rows, and the member of each row."""
     spec = catalog.spec
     which = np.repeat(np.arange(len(profiles)), [len(r) for r in rows])
     at = np.concatenate([np.zeros(0, np.intp), *rows])
@@ -196,9 +296,11 @@ def block_features(
         np.concatenate([np.zeros(0), *(s[1] for s in shown)]),
         times,
     )
+    if skill_cos is None:
+        skill_cos = member_skill_cosines(catalog, profiles, which, at)
+    seniority = _seniority(profiles)[which]
     popularity = catalog.ctr_logit[at], catalog.log_impressions[at]
-    skill_cos = member_skill_cosines(catalog, profiles, which, at)
-    return rows_features(catalog, at, profiles, which, seen, times, popularity, skill_cos), which
+    return (catalog, at, skill_cos, seniority, seen, times, *popularity), which
 
 
 def stacked(arrays: list[np.ndarray], dtype: type, width: int) -> np.ndarray:
@@ -218,8 +320,12 @@ def rows_features(
 ) -> np.ndarray:
     """x_mc of catalog rows, row i for the member of `profiles[which[i]]`; popularity is
     (ctr_logit, log_impressions) per row, skill_cos the rows' (n, 2) skill cosines."""
-    seniority = np.array([np.nan if p.seniority is None else p.seniority for p in profiles])
-    return from_parts(catalog, rows, skill_cos, seniority[which], seen, ts, *popularity)
+    return from_parts(catalog, rows, skill_cos, _seniority(profiles)[which], seen, ts, *popularity)
+
+
+def _seniority(profiles: list[Profile]) -> np.ndarray:
+    """Each profile's seniority, nan where unknown."""
+    return np.array([np.nan if p.seniority is None else p.seniority for p in profiles])
 
 
 def _pairs(catalog: Catalog, profiles: list[Profile]) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.catalog import Catalog
-from models.features import Profile, member_course_features
+from models.features import Profile, block_fixed_logits, member_course_features
 from models.glmix import GLMixModel
 from models.history import MemberHistory
 from models.posterior import sigmoid
@@ -113,9 +113,24 @@ class Scorer:
             profile.x_m,
         )
 
+    def block_fixed(
+        self,
+        profiles: list[Profile],
+        histories: list[MemberHistory],
+        rows: list[np.ndarray],
+        ts: list[int],
+        skill_cos: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """x_mc @ w + b of several members' candidates (member i: catalog `rows[i]` at
+        `ts[i]`; see `block_fixed_logits`) and the member of each row."""
+        model = self.model
+        return block_fixed_logits(
+            self.catalog, profiles, histories, rows, ts, model.w, model.b, skill_cos
+        )
+
     def block_logits(
         self,
-        x_mc: np.ndarray,
+        fixed: np.ndarray,
         rows: np.ndarray,
         which: np.ndarray,
         alphas: np.ndarray,
@@ -123,9 +138,8 @@ class Scorer:
     ) -> np.ndarray:
         """Logits of several members' candidates: row i is catalog `rows[i]` for member
         `which[i]` (of `alphas`, zeros for a member without alpha_m, and `x_m`), with
-        features `x_mc[i]` (see `glmix_logits_by_member`)."""
+        fixed effect `fixed[i]` (`block_fixed`; see `glmix_logits_by_member`)."""
         self._cover_catalog()
-        fixed = x_mc @ self.model.w + self.model.b
         return glmix_logits_by_member(fixed, self.catalog.x_c, alphas, self.betas, x_m, rows, which)
 
     def predict_proba(

@@ -15,7 +15,8 @@ course's reason is the source that ranks it best among the candidates (ties: the
 source). Sources are read as ranked lists (`scoring.sources`) only as deep as the block
 needs: each member starts shallow and goes deeper until the prefixes read decide the
 candidates exactly; where a prefix cannot tell a candidate's reason (the candidate may
-rank as well past it), the candidates are ranked in full in that source.
+rank as well past it), the candidates are ranked in full in that source. The heads'
+entries are walked in compiled code (`scoring.nomination`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -30,13 +32,11 @@ from models.catalog import Catalog
 from models.features import NEW_DAYS
 from models.history import DAY_MS
 from models.spec import bucket
+from scoring.nomination import NO_KEY, nominate, rank_in_full
 from scoring.reasons import POPULAR, reason_text
 from scoring.sources import Ranked, SourceLists, ranked
 
-_NONE = np.iinfo(np.int32).max  # no rank / no candidate position
 _DEEPER = 4  # depth factor between two passes over the members not yet decided
-_PART = 16  # members ranked together: their per-entry arrays stay in cache
-_NOTHING = Ranked(np.zeros(0, np.intp), np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,10 @@ class Signals:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Catalog rows to score, best-nominated first, the reason sources in priority order
-    and each row's reason (an index into `labels`; -1: none applies, "Popular").
+    """Catalog rows to score, best-nominated first, the reason sources in priority order,
+    each row's reason (an index into `labels`; -1: none applies, "Popular") and its
+    (skill, followed-skill) cosines with the member's (K, 2) `skill_pair` of cluster
+    vectors, which the scorer's features reuse where its profile has the same pair.
 
     >>> from models.spec import FeatureSpec
     >>> from schemas import Course
@@ -71,11 +73,18 @@ class Candidates:
     rows: np.ndarray
     labels: tuple[str, ...]
     reason: np.ndarray
+    skill_cos: np.ndarray
+    skill_pair: np.ndarray
 
     def reasons(self, at: np.ndarray | None = None) -> list[str]:
         """The reason of every candidate, or of the candidates at positions `at`."""
         reason = self.reason if at is None else self.reason[at]
-        return [self.labels[r] if r >= 0 else POPULAR for r in reason.tolist()]
+        return self._texts[reason].tolist()
+
+    @cached_property
+    def _texts(self) -> np.ndarray:
+        """The labels and, last (reason -1), "Popular": a gather gives the texts."""
+        return np.array((*self.labels, POPULAR), object)
 
 
 def generate(catalog: Catalog, signals: Signals, ts: int, limit: int = 1000) -> Candidates:
@@ -95,9 +104,20 @@ class _Block:
     ):
         self.catalog, self.lists, self.signals, self.ts = catalog, lists, signals, ts
         self._trending: dict[int, Ranked] = {}
-        self._affinity: dict[int, np.ndarray] = {}
         self._labels: dict[int, tuple[str, ...]] = {}
-        self.live = ~catalog.retired
+        self._new_at: dict[int, Ranked] = {}
+        spec = catalog.spec
+        # (members, n, 2) cosines of every course with each member's skills and followed
+        # skills: the two nominate-only sources (none without names)
+        self.affinity = np.empty((len(signals), len(catalog), 2))
+        self.pairs = [
+            np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
+            for s in signals
+        ]
+        for i, pair in enumerate(self.pairs):
+            np.matmul(catalog.skills, pair, out=self.affinity[i])
+        self.named = np.array([(bool(s.skills), bool(s.followed)) for s in signals], bool)
+        self.named = self.named.reshape(len(signals), 2)
 
     def labels(self, i: int) -> tuple[str, ...]:
         """Member i's reason sources in priority order."""
@@ -118,26 +138,16 @@ class _Block:
         return tuple(map(reason_text, labels))
 
     def sources(self, i: int, need: int) -> list[Ranked]:
-        """Member i's label sources in priority order, then the two nominate-only ones,
-        each holding at least its first `need` courses where it has them."""
+        """Member i's label sources in priority order, each holding at least its first
+        `need` courses where it has them (the two nominate-only ones are `affinity`)."""
         s, buckets = self.signals[i], self.catalog.spec.skill_buckets
         out = [self.lists.neighbours(row, need) for row, _ in s.engaged]
         out += [self.lists.skill(bucket(n, buckets, "skill")) for n in (*_own(s), *s.followed)]
         out += [self._trending_list(c) for _, c in _trending(s) if c is not None]
-        out += [self._new(self.ts[i]), self.lists.popular]
-        affinity = self.affinity(i)
-        for k, named in enumerate((s.skills, s.followed)):  # no names: no affinity
-            out.append(_top(affinity[:, k], self.live, need) if named else _NOTHING)
-        return out
-
-    def affinity(self, i: int) -> np.ndarray:
-        """(n, 2) cosines of every course with the member's skills and followed skills."""
-        a = self._affinity.get(i)
-        if a is None:
-            s, spec = self.signals[i], self.catalog.spec
-            pair = np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
-            a = self._affinity[i] = self.catalog.skills @ pair
-        return a
+        new = self._new_at.get(self.ts[i])
+        if new is None:
+            new = self._new_at[self.ts[i]] = self._new(self.ts[i])
+        return [*out, new, self.lists.popular]
 
     def scores(self, i: int, k: int, rows: np.ndarray) -> np.ndarray:
         """Member i's label source k's scores of catalog `rows`."""
@@ -185,19 +195,6 @@ def _trending(s: Signals) -> tuple[tuple[str, np.ndarray | None], ...]:
     )
 
 
-def _top(values: np.ndarray, live: np.ndarray, need: int) -> Ranked:
-    """At least the first `need` of a dense score vector's ranked list, and their ties (a
-    partition, then a sort of what it kept)."""
-    positive = np.flatnonzero((values > 0.0) & live)
-    if len(positive) <= need:
-        return ranked(positive, values[positive])
-    v = values[positive]
-    cut = -np.partition(-v, need - 1)[need - 1]  # the need-th best score
-    kept = positive[v >= cut]
-    r = ranked(kept, values[kept])
-    return Ranked(r.rows, r.values, False)
-
-
 def generate_many(
     catalog: Catalog,
     lists: SourceLists,
@@ -215,11 +212,8 @@ def generate_many(
         for i in range(len(signals))
     }
     while depth:
-        members = list(depth)
-        for first in range(0, len(members), _PART):
-            part = {i: depth[i] for i in members[first : first + _PART]}
-            for i, c in _pass(block, part, limit).items():
-                out[i] = c
+        for i, c in _pass(block, depth, limit).items():
+            out[i] = c
         depth = {
             i: min(limit, d * _DEEPER) for i, d in depth.items() if out[i] is None and d < limit
         }
@@ -229,108 +223,64 @@ def generate_many(
 
 def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Candidates]:
     """Candidates of the members in `depth` whose sources read to that depth decide them
-    (every member at depth `limit` is decided)."""
+    (every member at depth `limit` is decided). Each source list is read once for the
+    block, as deep as its deepest reader needs."""
     catalog = block.catalog
     members = list(depth)
-    n, p = len(catalog), len(members)
-    parts: list[Ranked] = []
-    seg_member, seg_label, seg_left = [], [], []
-    blocked = np.zeros((p, n), bool)
-    blocked[:, catalog.retired] = True
-    labels = {}
-    for j, i in enumerate(members):
-        dismissed = block.signals[i].dismissed
-        blocked[j, list(dismissed)] = True
-        need = depth[i] + len(dismissed)
-        labels[i] = block.labels(i)
-        for k, source in enumerate(block.sources(i, need)):
-            head, left = source.head(need)
-            parts.append(head)
-            seg_member.append(j)
-            seg_label.append(k if k < len(labels[i]) else -1)
-            seg_left.append(left)
-    lengths = np.array([len(r) for r in parts], np.intp)
-    member = np.array(seg_member, np.intp)
-    label = np.array(seg_label, np.intp)
-    seg_of = np.repeat(np.arange(len(parts)), lengths)
-    rows = np.concatenate([np.zeros(0, np.intp), *(r.rows for r in parts)])
-    values = np.concatenate([np.zeros(0), *(r.values for r in parts)])
-    flat = member[seg_of] * n + rows  # (member, course) as one index of the block's (p, n)
-    # live, undismissed entries
-    keep = ~blocked.ravel()[flat]
-    flat, values, seg_of = flat[keep], values[keep], seg_of[keep]
-    if not len(flat):
-        return {i: Candidates(flat, labels[i], flat) for i in members}
-    count = np.bincount(seg_of, minlength=len(parts))
-    first = (np.cumsum(count) - count).astype(np.int32)
-    index = np.arange(len(flat), dtype=np.int32)
-    first_of = first[seg_of]
-    group = np.ones(len(flat), bool)
-    group[1:] = (values[1:] != values[:-1]) | (seg_of[1:] != seg_of[:-1])
-    group_start = np.maximum.accumulate(np.where(group, index, 0))
-    # nomination: each course's best rank among a source's first `limit`; exact below
-    # the shallowest source left out short of `limit` (what it left out ranks lower)
-    nominating = index - first_of < limit
-    rank = group_start - first_of + 1
-    best = np.full((p, n), _NONE, np.int32)
-    np.minimum.at(best.ravel(), flat[nominating], rank[nominating])
-    short = np.array(seg_left) & (count < limit)
-    cut = np.full(p, _NONE, np.int64)
-    np.minimum.at(cut, member[short], count[short] + 1)
-    decided = ((best < cut[:, None]).sum(axis=1) >= limit) | (cut == _NONE)
-    listed = best < _NONE
-    listed[~decided] = False
-    # candidates: best ranks first, then catalog rows; none past the limit-th's rank
-    owner, course = np.nonzero(listed)
-    rank_of = best[owner, course]
-    counts = np.bincount(owner * (limit + 1) + rank_of, minlength=p * (limit + 1))
-    reached = np.cumsum(counts.reshape(p, limit + 1), axis=1) >= limit
-    threshold = np.where(reached.any(axis=1), np.argmax(reached, axis=1), limit)
-    kept = rank_of <= threshold[owner]
-    owner, course, rank_of = owner[kept], course[kept], rank_of[kept]
-    small = np.uint16 if limit < 2**16 else np.int64  # 16-bit keys: a radix sort
-    by_rank = np.argsort(rank_of.astype(small), kind="stable")
-    by_owner = by_rank[np.argsort(owner[by_rank].astype(np.uint16), kind="stable")]
-    owner, course = owner[by_owner], course[by_owner]
-    sizes = np.bincount(owner, minlength=p)
-    within = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    chosen = within < limit
-    owner, course, within = owner[chosen], course[chosen], within[chosen]
-    at = np.full((p, n), -1, np.int32)
-    at[owner, course] = within
-    # reasons: each candidate's rank among the candidates in every label source's head;
-    # past a head that left courses out, a course ranks below all the head's candidates
-    candidate = (at.ravel()[flat] >= 0) & (label >= 0)[seg_of]
-    ahead = np.cumsum(candidate, dtype=np.int32) - candidate
-    at_candidate = np.flatnonzero(candidate)
-    seg_c = seg_of[at_candidate]
-    crank = ahead[group_start[at_candidate]] - ahead[first[seg_c]] + 1
+    lists: dict[int, tuple[Ranked, int]] = {}  # id -> (list, deepest need)
+    source, label, member_sources, need, dismissed = [], [], [0], [], []
+    for i in members:
+        s = block.signals[i]
+        need.append(depth[i] + len(s.dismissed))
+        dismissed.extend(s.dismissed)
+        for k, r in enumerate(block.sources(i, need[-1])):
+            read = lists.setdefault(id(r), (r, need[-1]))
+            if read[1] < need[-1]:
+                lists[id(r)] = (r, need[-1])
+            source.append(id(r))
+            label.append(k)
+        member_sources.append(len(source))
+    at = {key: at for at, key in enumerate(lists)}
+    read = [(r, r.end(deepest)) for r, deepest in lists.values()]
+    labels = {i: block.labels(i) for i in members}
     n_labels = max(map(len, labels.values())) + 1
-    none = np.iinfo(np.int64).max
-    key = np.full((p, n), none, np.int64)
-    np.minimum.at(key.ravel(), flat[at_candidate], crank * n_labels + label[seg_c])
-    in_head = np.bincount(seg_c, minlength=len(parts))
-    open_label = np.array(seg_left) & (label >= 0)
-    floor = np.full(p, none, np.int64)
-    np.minimum.at(floor, member[open_label], in_head[open_label] + 1)
-    k = key.ravel()[owner * n + course]
-    unsettled = np.bincount(owner[k // n_labels >= floor[owner]], minlength=p) > 0
+    decided, bounds, rows, keys, affinity, unsettled, in_head, left = nominate(
+        np.concatenate([np.zeros(0, np.intp), *(r.rows[:end] for r, end in read)]).astype(
+            np.int64, copy=False
+        ),
+        np.concatenate([np.zeros(0), *(r.values[:end] for r, end in read)]),
+        np.cumsum([0, *(end for _, end in read)], dtype=np.int64),
+        np.array([end < len(r) or not r.complete for r, end in read], bool),
+        np.array([at[key] for key in source], np.int64),
+        np.array(label, np.int64),
+        np.array(member_sources, np.int64),
+        np.array(members, np.int64),
+        block.affinity,
+        block.named,
+        np.array(need, np.int64),
+        catalog.retired,
+        np.array(dismissed, np.int64),
+        np.cumsum([0, *(len(block.signals[i].dismissed) for i in members)], dtype=np.int64),
+        limit,
+        n_labels,
+    )
+    rows = rows.astype(np.intp, copy=False)
+    reason = np.where(keys == NO_KEY, -1, keys % n_labels)
     out = {}
-    ends = np.cumsum(np.bincount(owner, minlength=p)).tolist()
+    bounds, decided, unsettled = bounds.tolist(), decided.tolist(), unsettled.tolist()
     for j, i in enumerate(members):
         if not decided[j]:
             continue
-        lo, hi = ends[j - 1] if j else 0, ends[j]
-        cand, best_key = course[lo:hi], k[lo:hi]
+        cand, cos = rows[bounds[j] : bounds[j + 1]], affinity[bounds[j] : bounds[j + 1]]
         if unsettled[j]:  # rank the candidates in full in the heads that cannot tell
+            best_key = keys[bounds[j] : bounds[j + 1]]  # lowered in place
             worst = best_key.max() // n_labels
-            for g in np.flatnonzero(open_label & (member == j) & (in_head < worst)).tolist():
-                v = block.scores(i, label[g], cand)
-                applies = v > 0.0
-                ranked_v = np.sort(v[applies])
-                crank = len(ranked_v) - np.searchsorted(ranked_v, v, side="right") + 1
-                best_key = np.where(
-                    applies, np.minimum(best_key, crank * n_labels + label[g]), best_key
-                )
-        out[i] = Candidates(cand, labels[i], np.where(best_key == none, -1, best_key % n_labels))
+            for g in range(member_sources[j], member_sources[j + 1]):
+                if not left[g] or in_head[g] >= worst:
+                    continue
+                rank_in_full(block.scores(i, label[g], cand), best_key, label[g], n_labels)
+            reason_i = np.where(best_key == NO_KEY, -1, best_key % n_labels)
+        else:
+            reason_i = reason[bounds[j] : bounds[j + 1]]
+        out[i] = Candidates(cand, labels[i], reason_i, cos, block.pairs[i])
     return out

@@ -105,15 +105,22 @@ def record_bytes(
     """
     courses: dict[str, int] = {}
     reasons: dict[str, int] = {}
+    encoded: dict[int, list] = {}  # id of a list's parts -> their encoding (channels share)
     out = []
     for r in lists:
+        if id(r.course_ids) not in encoded:
+            encoded[id(r.course_ids)] = [courses.setdefault(c, len(courses)) for c in r.course_ids]
+        if id(r.scores) not in encoded:
+            encoded[id(r.scores)] = r.scores.tolist()
+        if id(r.reasons) not in encoded:
+            encoded[id(r.reasons)] = [reasons.setdefault(t, len(reasons)) for t in r.reasons]
         out.append(
             {
                 "channel": r.channel,
                 "model_id": r.model_id,
-                "items": [courses.setdefault(c, len(courses)) for c in r.course_ids],
-                "scores": r.scores.tolist(),
-                "reasons": [reasons.setdefault(text, len(reasons)) for text in r.reasons],
+                "items": encoded[id(r.course_ids)],
+                "scores": encoded[id(r.scores)],
+                "reasons": encoded[id(r.reasons)],
             }
         )
     record = {

@@ -15,14 +15,18 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from models.features import block_features
+from models.catalog import Catalog
+from models.features import Profile, skill_cosines
 from models.learner import Learner, MemberState
 from models.posterior import sigmoid
-from schemas import Recommendations
-from scoring.candidates import Candidates, Signals, generate_many
+from models.spec import FeatureSpec
+from schemas import Course, Recommendations
+from scoring.candidates import Candidates, Signals, generate, generate_many
 from scoring.compact import Ranking, record_bytes
+from scoring.nomination import rank_in_full
 from scoring.sources import SourceLists
 from scoring.treatments import Treatments, stable_u64
 from scoring.trending import Trends, cohorts_of
@@ -164,18 +168,14 @@ class Recommender:
         out = []
         for i, member_id in enumerate(member_ids):
             c = candidates[i]
-            lists = []
-            for channel, variant in sorted(assigned[i].items()):
-                top, scores = ranked[i][variant]
-                lists.append(
-                    Ranking(
-                        channel,
-                        f"{variant}-{self.model_version}",
-                        [catalog.ids[r] for r in c.rows[top].tolist()],
-                        np.round(scores, SCORE_DECIMALS),
-                        c.reasons(top),
-                    )
-                )
+            served = {}  # variant -> (course ids, scores, reasons), shared by its channels
+            for variant, (top, scores) in ranked[i].items():
+                ids = [catalog.ids[r] for r in c.rows[top].tolist()]
+                served[variant] = ids, np.round(scores, SCORE_DECIMALS), c.reasons(top)
+            lists = [
+                Ranking(channel, f"{variant}-{self.model_version}", *served[variant])
+                for channel, variant in sorted(assigned[i].items())
+            ]
             record, courses = record_bytes(member_id, now, lists)
             out.append(Rescored(member_id, courses, record))
         return out
@@ -204,52 +204,100 @@ class Recommender:
                 coefs.append(learner.member_effect.sample(alpha, sample_rng(member_ids[i], ts[i])))
             else:
                 coefs.append(alpha.mean)
-        x_mc, which = block_features(
-            scorer.catalog,
+        fixed, which = scorer.block_fixed(
             profiles,
             [states[i].history for i in block],
             rows,
             [ts[i] for i in block],
+            np.concatenate(
+                [
+                    np.zeros((0, 2)),
+                    *(
+                        _skill_cos(scorer.catalog, candidates[i], p)
+                        for i, p in zip(block, profiles, strict=True)
+                    ),
+                ]
+            ),
         )
         at = np.concatenate([np.zeros(0, np.intp), *rows])
         d_c, d_m = learner.spec.dims[:2]
         alphas = np.array(coefs).reshape(-1, d_c)
         x_m = np.array([p.x_m for p in profiles]).reshape(-1, d_m)
-        return sigmoid(scorer.block_logits(x_mc, at, which, alphas, x_m))
+        return sigmoid(scorer.block_logits(fixed, at, which, alphas, x_m))
+
+
+def _skill_cos(catalog: Catalog, candidates: Candidates, profile: Profile) -> np.ndarray:
+    """The candidates' skill cosines with the profile's skills: those of candidate
+    generation where it drew on the same skills, else one product."""
+    if np.array_equal(candidates.skill_pair, profile.skill_pair):
+        return candidates.skill_cos
+    return skill_cosines(catalog.skills[candidates.rows], profile.skill_pair)
 
 
 def top_k(scores: np.ndarray, sizes: Sequence[int], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per member (the concatenated `scores` of members with `sizes` candidates each), the
     positions of the `k` best candidates, best first (ties: the earlier position), and
-    their scores: what a stable sort of each member's scores keeps, by one partition of
-    the block.
+    their scores: what a stable sort of each member's scores keeps, by one partition
+    per member in compiled code.
 
     >>> [t[0].tolist() for t in top_k(np.array([0.1, 0.3, 0.3, 0.9, 0.2]), [3, 2], k=2)]
     [[1, 2], [0, 1]]
     """
-    sizes = np.asarray(sizes, np.intp)
-    width = int(sizes.max(initial=0))
-    kk = min(k, width)
-    if kk == 0:
-        return [(np.zeros(0, np.intp), np.zeros(0)) for _ in sizes]
-    owner = np.repeat(np.arange(len(sizes)), sizes)
-    within = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    grid = np.full((len(sizes), width), -np.inf)
-    grid[owner, within] = scores
-    kth = -np.partition(-grid, kk - 1, axis=1)[:, kk - 1 : kk]
-    better = grid > kth
-    tied = grid == kth
-    room = kk - better.sum(axis=1, keepdims=True)
-    held = np.arange(width) < sizes[:, None]
-    chosen = (better | (tied & (np.cumsum(tied, axis=1) <= room))) & held
-    who, pos = np.nonzero(chosen)
-    order = np.lexsort((pos, -grid[who, pos], who))
-    who, pos = who[order], pos[order]
-    ends = np.cumsum(np.bincount(who, minlength=len(sizes)))
-    return [
-        (pos[lo:hi], grid[who[lo:hi], pos[lo:hi]])
-        for lo, hi in zip(np.concatenate([[0], ends[:-1]]), ends, strict=True)
-    ]
+    scores = np.asarray(scores, float)
+    bounds = np.concatenate([[0], np.cumsum(np.asarray(sizes, np.int64))]).astype(np.int64)
+    top, count = _top_positions(scores, bounds, max(k, 0))
+    out = []
+    for j, (lo, n) in enumerate(zip(bounds[:-1].tolist(), count.tolist(), strict=True)):
+        positions = top[j, :n]
+        out.append((positions, scores[lo + positions]))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_positions(scores, bounds, k):
+    """(P, k) positions of each member's best scores, best first, and how many each has."""
+    p = len(bounds) - 1
+    top = np.zeros((p, k), np.int64)
+    count = np.zeros(p, np.int64)
+    for j in range(p):
+        s = scores[bounds[j] : bounds[j + 1]]
+        kk = min(k, len(s))
+        if kk == 0:
+            continue
+        kth = -np.partition(-s, kk - 1)[kk - 1]
+        room = kk  # ties with the k-th best go in by position, as far as there is room
+        for i in range(len(s)):
+            room -= s[i] > kth
+        chosen = np.empty(kk, np.int64)
+        c = 0
+        for i in range(len(s)):
+            if s[i] > kth or (s[i] == kth and room > 0):
+                room -= s[i] == kth
+                chosen[c] = i
+                c += 1
+        order = np.argsort(-s[chosen], kind="mergesort")  # stable: earlier positions first
+        top[j, :kk] = chosen[order]
+        count[j] = kk
+    return top, count
+
+
+def compile_kernels() -> None:
+    """Compile the rescorer's numba kernels for the argument types it passes. numba
+    caches them next to their modules, so an install step pays the compilation (some
+    seconds) once instead of every fresh worker's first rescore."""
+    course = Course(
+        course_id="c0",
+        title="C0",
+        skills={"sql": 1.0},
+        category="data",
+        difficulty="beginner",
+        duration_s=600,
+        released_at=1767225600000,
+    )
+    catalog = Catalog(FeatureSpec(), [course])
+    generate(catalog, Signals(skills={"sql": 1.0}, engaged=((0, "C0"),)), course.released_at)
+    rank_in_full(np.ones(1), np.zeros(1, np.int64), 0, 1)
+    top_k(np.ones(1), [1], 1)
 
 
 def sample_rng(member_id: str, ts: int) -> np.random.Generator:

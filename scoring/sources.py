@@ -5,8 +5,8 @@ best courses of a source by slicing instead of ranking the whole catalog per mem
 The lists that depend on the catalog alone (per skill cluster, by release time, by
 popularity, and the courses similar to each course for "Because you watched") are kept
 here and patched when a course or its popularity changes; `SourceLists.sync` finds the
-changed rows by comparing the catalog with the copy the lists were built from, so any
-way of updating the catalog is followed.
+changed rows by comparing the catalog with the copy the lists were built from, once the
+catalog's version counters say that something changed.
 Neighbour lists are built when first read and hold a prefix of `depth` courses.
 """
 
@@ -48,11 +48,16 @@ class Ranked:
         """The first `need` courses and any tied with the last of them (a head never
         splits equal scores, so what it leaves out scores strictly less), and whether
         courses of the source are left out."""
-        if len(self) <= need:
+        end = self.end(need)
+        if end == len(self):
             return self, not self.complete
-        end = int(np.searchsorted(self.ascending, -self.values[need - 1], side="right"))
-        left = end < len(self) or not self.complete
-        return Ranked(self.rows[:end], self.values[:end], not left), left
+        return Ranked(self.rows[:end], self.values[:end], False), True
+
+    def end(self, need: int) -> int:
+        """Where the head of `need` courses ends (see `head`)."""
+        if len(self.rows) <= need:
+            return len(self.rows)
+        return int(self.ascending.searchsorted(-self.values[need - 1], side="right"))
 
 
 def ranked(rows: np.ndarray, values: np.ndarray, depth: int | None = None) -> Ranked:
@@ -107,6 +112,7 @@ class SourceLists:
     def __init__(self, depth: int = 1100):
         self.depth = depth
         self._catalog: Catalog | None = None
+        self._versions = (-1, -1)
         self._skills = np.zeros((0, 0))
         self._retired = np.zeros(0, bool)
         self._released_at = np.zeros(0, np.int64)
@@ -117,7 +123,12 @@ class SourceLists:
         self._neighbours: dict[int, Ranked] = {}
 
     def sync(self, catalog: Catalog) -> None:
-        """Follow the catalog: rebuild on a new catalog, else patch the changed rows."""
+        """Follow the catalog: rebuild on a new catalog, else patch the changed rows (none
+        to look for while its version counters stand still)."""
+        versions = (catalog.version, catalog.stats_version)
+        if catalog is self._catalog and versions == self._versions:
+            return
+        self._versions = versions
         if catalog is not self._catalog or catalog.skills.shape[1] != self._skills.shape[1]:
             self._rebuild(catalog)
             return

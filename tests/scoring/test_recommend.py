@@ -3,6 +3,8 @@ retired course, variants as assigned, and the learner's halves moving the lists.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -196,3 +198,28 @@ def test_member_state_round_trip_keeps_everything(world):
     again = MemberState.from_bytes(state.to_bytes())
     assert again == state
     assert again.member == member and again.alpha.n_seen == 1 and again.seen_at == T0 + 9
+
+
+def test_features_take_the_profiles_skills_whatever_skills_drew_the_candidates(world, monkeypatch):
+    rec = _recommender(world, k=5)
+    member = world[1][0]
+    state = rec.learner.new_member(member)
+    drawn = rec.signals
+    other = {"welding": 1.0, "pottery": 2.0}  # not the member's: other cosines
+
+    def signals(s, ts, trending=None):
+        return dataclasses.replace(drawn(s, ts, trending), skills=other)
+
+    monkeypatch.setattr(rec, "signals", signals)
+    view = rec.recommend(member.member_id, state, now=T0).view("feed")
+    catalog, learner = rec.learner.scorer.catalog, rec.learner
+    rows = np.array([catalog.row(item.course_id) for item in view.items])
+    want = learner.scorer.predict_proba(
+        learner.profile(member.member_id, state),
+        state.history,
+        rows,
+        T0,
+        learner.alpha(member.member_id, state).mean,
+    )
+    assert member.skills and len(rows) == 5
+    np.testing.assert_allclose([item.score for item in view.items], want, atol=2e-6)

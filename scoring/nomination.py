@@ -1,0 +1,319 @@
+"""The nomination kernel of candidate generation (`scoring.candidates`): a block's source
+heads walked entry by entry in compiled code, with one course-indexed scratch array per
+quantity reused across members, instead of array passes over every entry of the block.
+
+Per member: each live, undismissed entry of a source's head counts at its tied group's
+rank among the first `limit` entries; a course takes its best rank; the `limit` best
+(ties in catalog row order) are the candidates when the heads decide them (no head left
+out short of `limit` could add a course ranked better than the `limit`-th). Each
+candidate's reason key is its best (rank among the candidates in a label source's head)
+* `n_labels` + label; a member is `unsettled` when a head that left courses out could
+rank a candidate as well as its key says, so the caller ranks it in full there.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+NO_RANK = np.iinfo(np.int32).max
+NO_KEY = np.iinfo(np.int64).max
+_DISTINCT = 16  # affinity heads with at most this many distinct scores are ranked by counting
+_SLOTS = 64  # their lookup table (a power of two, well over _DISTINCT)
+_SPREAD = 1e6 + 7.0  # scores to table slots
+
+
+@numba.njit(cache=True, nogil=True)
+def nominate(
+    rows: np.ndarray,  # (E,) int64: catalog rows of the source lists read, concatenated
+    values: np.ndarray,  # (E,) float64: their scores, descending within a list
+    bounds: np.ndarray,  # (L + 1,) int64: list l is entries bounds[l]:bounds[l + 1]
+    more: np.ndarray,  # (L,) bool: list l leaves courses of its source out
+    source: np.ndarray,  # (S,) int64: the list of label source s of some member
+    label: np.ndarray,  # (S,) int64: source s's label index
+    member_sources: np.ndarray,  # (P + 1,) int64: member j's are member_sources[j]:[j + 1]
+    member: np.ndarray,  # (P,) int64: member j's row in `affinity` and `named`
+    affinity: np.ndarray,  # (M, n, 2) float64: nominate-only dense scores
+    named: np.ndarray,  # (M, 2) bool: whether affinity column k applies
+    need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
+    retired: np.ndarray,  # (n,) bool
+    dismissed: np.ndarray,  # (D,) int64: dismissed rows, member j's at dis_bounds[j]:[j + 1]
+    dis_bounds: np.ndarray,  # (P + 1,) int64
+    limit: int,
+    n_labels: int,
+):
+    """(decided (P,), candidate bounds (P + 1,), candidate rows, their reason keys, their
+    affinity scores (C, 2), unsettled (P,), candidates in each source's head (S,),
+    whether each head left courses out (S,))."""
+    p, n = len(need), len(retired)
+    best = np.full(n, NO_RANK, np.int32)
+    at = np.full(n, -1, np.int32)
+    key = np.full(n, NO_KEY, np.int64)
+    blocked = retired.copy()
+    touched = np.empty(n + 1, np.int64)  # + 1: the branch-free store past the last
+    per_rank = np.zeros(limit + 2, np.int64)
+    order = np.empty(n, np.int64)
+    head_rows = np.empty(n, np.int64)
+    head_values = np.empty(n, np.float64)
+    positive = np.empty(n, np.int64)
+    level = np.empty(n, np.int64)
+    decided = np.zeros(p, np.bool_)
+    unsettled = np.zeros(p, np.bool_)
+    cand_bounds = np.zeros(p + 1, np.int64)
+    cand_rows = np.empty(p * limit, np.int64)
+    cand_key = np.empty(p * limit, np.int64)
+    cand_affinity = np.empty((p * limit, 2))
+    in_head = np.zeros(len(label), np.int64)
+    head_end = np.zeros(len(label), np.int64)
+    left = np.zeros(len(label), np.bool_)
+    n_cand = 0
+    for j in range(p):
+        for d in range(dis_bounds[j], dis_bounds[j + 1]):
+            blocked[dismissed[d]] = True
+        n_touched = 0
+        cut = NO_RANK
+        for s in range(member_sources[j], member_sources[j + 1]):
+            lo, hi = bounds[source[s]], bounds[source[s] + 1]
+            end = _head_end(values, lo, hi, need[j])
+            head_end[s] = end
+            left[s] = end < hi or more[source[s]]
+            count, n_touched = _nominate_head(
+                rows, values, lo, end, blocked, best, touched, n_touched, limit
+            )
+            if left[s] and count < limit:
+                cut = min(cut, count + 1)
+        for k in range(2):
+            if not named[member[j], k]:
+                continue
+            size, cut_left = _affinity_head(
+                affinity[member[j], :, k], retired, need[j], positive, level, head_rows, head_values
+            )
+            count, n_touched = _nominate_head(
+                head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
+            )
+            if cut_left and count < limit:
+                cut = min(cut, count + 1)
+        ahead_of_cut = 0
+        for t in range(n_touched):
+            if best[touched[t]] < cut:
+                ahead_of_cut += 1
+        decided[j] = cut == NO_RANK or ahead_of_cut >= limit
+        if decided[j]:
+            n_cand = _candidates(
+                j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, limit
+            )
+            floor = NO_KEY
+            for s in range(member_sources[j], member_sources[j + 1]):
+                lo = bounds[source[s]]
+                in_head[s] = _reason_head(
+                    rows, values, lo, head_end[s], blocked, at, key, label[s], n_labels
+                )
+                if left[s]:
+                    floor = min(floor, in_head[s] + 1)
+            for c in range(cand_bounds[j], n_cand):
+                cand_affinity[c, 0] = affinity[member[j], cand_rows[c], 0]
+                cand_affinity[c, 1] = affinity[member[j], cand_rows[c], 1]
+                cand_key[c] = key[cand_rows[c]]
+                if cand_key[c] // n_labels >= floor:
+                    unsettled[j] = True
+            for c in range(cand_bounds[j], n_cand):
+                at[cand_rows[c]] = -1
+                key[cand_rows[c]] = NO_KEY
+        cand_bounds[j + 1] = n_cand
+        for t in range(n_touched):
+            best[touched[t]] = NO_RANK
+        for d in range(dis_bounds[j], dis_bounds[j + 1]):
+            blocked[dismissed[d]] = retired[dismissed[d]]
+    return (
+        decided,
+        cand_bounds,
+        cand_rows[:n_cand],
+        cand_key[:n_cand],
+        cand_affinity[:n_cand],
+        unsettled,
+        in_head,
+        left,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _head_end(values, lo, hi, need):
+    """Where the head of list lo:hi ends: its first `need` entries and any tied with the
+    last of them (a head never splits equal scores)."""
+    if hi - lo <= need:
+        return hi
+    end = lo + need
+    while end < hi and values[end] == values[end - 1]:
+        end += 1
+    return end
+
+
+@numba.njit(cache=True, nogil=True)
+def _nominate_head(rows, values, lo, hi, blocked, best, touched, n_touched, limit):
+    """Each live, undismissed entry among the head's first `limit` offers its group's
+    rank; returns (live, undismissed entries up to `limit`, touched courses). Branch-free where the
+    outcome is data-dependent: a mispredicted branch costs more than the store."""
+    pos = 0
+    group = 0
+    previous = np.nan
+    for e in range(lo, hi):
+        r = rows[e]
+        if blocked[r]:
+            continue
+        v = values[e]
+        if v != previous:
+            group = pos
+            previous = v
+        if pos >= limit:  # none of the rest nominates, and the count is `limit` or more
+            break
+        b = best[r]
+        touched[n_touched] = r
+        n_touched += b == NO_RANK
+        best[r] = min(b, group + 1)
+        pos += 1
+    return pos, n_touched
+
+
+@numba.njit(cache=True, nogil=True)
+def _affinity_head(values, retired, need, positive, level, head_rows, head_values):
+    """The head of a dense score vector's ranked list into the scratch arrays: its first
+    `need` positive live courses and their ties, score descending, row ascending among
+    ties; returns (size, whether courses were left out). Few distinct scores (cosines of
+    a few skills) are ranked by counting; more by a partition and a stable sort."""
+    # distinct scores by a small open-addressing table (the lookup almost always hits on
+    # its first slot, so the loop has no data-dependent branch); rows that are not
+    # positive and live look up a score of -1, which ranks last and holds none of them
+    table = np.full(_SLOTS, np.nan)  # nan: an empty slot (equal to no score)
+    slot_level = np.empty(_SLOTS, np.int64)
+    distinct = np.empty(_DISTINCT + 1)
+    d = 0
+    size = 0
+    for r in range(len(values)):
+        ok = (values[r] > 0.0) & (not retired[r])
+        v = values[r] if ok else -1.0
+        h = int(v * _SPREAD) & (_SLOTS - 1)
+        while table[h] == table[h] and table[h] != v:
+            h = (h + 1) & (_SLOTS - 1)
+        if table[h] != table[h]:
+            if d > _DISTINCT:  # too many: the sorted way (only positives are kept now)
+                h = 0
+            else:
+                table[h] = v
+                slot_level[h] = d
+                distinct[d] = v
+            d += 1
+        positive[size] = r
+        level[size] = slot_level[h]
+        size += ok
+    left = size > need
+    if d > _DISTINCT + 1:
+        return _sorted_head(values, positive, size, need, head_rows, head_values), left
+    order = np.argsort(-distinct[:d])  # levels best first (distinct: no ties)
+    place = np.zeros(d + 1, np.int64)
+    rank = np.empty(d, np.int64)
+    for t in range(d):
+        rank[order[t]] = t
+    for i in range(size):
+        place[rank[level[i]] + 1] += 1
+    kept = d
+    if left:
+        above, kept = 0, 0
+        while above < need:
+            above += place[kept + 1]
+            kept += 1
+    for t in range(d):
+        place[t + 1] += place[t]
+    for i in range(size):
+        t = rank[level[i]]
+        if t < kept:
+            head_rows[place[t]] = positive[i]
+            head_values[place[t]] = values[positive[i]]
+            place[t] += 1
+    return place[kept - 1] if kept else 0, left
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted_head(values, positive, size, need, head_rows, head_values):
+    """`_affinity_head` for many distinct scores; returns the size."""
+    if size > need:
+        scores = np.empty(size)
+        for i in range(size):
+            scores[i] = -values[positive[i]]
+        threshold = -np.partition(scores, need - 1)[need - 1]
+        kept = 0
+        for i in range(size):
+            if values[positive[i]] >= threshold:
+                positive[kept] = positive[i]
+                kept += 1
+        size = kept
+    scores = np.empty(size)
+    for i in range(size):
+        scores[i] = -values[positive[i]]
+    order = np.argsort(scores, kind="mergesort")  # stable: rows stay ascending among ties
+    for i in range(size):
+        head_rows[i] = positive[order[i]]
+        head_values[i] = values[head_rows[i]]
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def _candidates(j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, limit):
+    """Member j's `limit` best-ranked courses, ties in row order (a counting sort over the
+    ranks, unranked courses last), appended to the candidate arrays; returns the new
+    count."""
+    n = len(best)
+    none = limit + 1
+    per_rank[:] = 0
+    for r in range(n):
+        per_rank[min(best[r], none)] += 1
+    total = 0
+    for k in range(len(per_rank)):
+        count = per_rank[k]
+        per_rank[k] = total
+        total += count
+    for r in range(n):
+        b = min(best[r], none)
+        order[per_rank[b]] = r
+        per_rank[b] += 1
+    size = min(per_rank[limit], limit)
+    start = cand_bounds[j]
+    for q in range(size):
+        cand_rows[start + q] = order[q]
+        at[order[q]] = q
+    return start + size
+
+
+@numba.njit(cache=True, nogil=True)
+def _reason_head(rows, values, lo, hi, blocked, at, key, label, n_labels):
+    """Each candidate's rank among the candidates of a label head (equal scores share the
+    better rank) offered as its reason key; returns the candidates in the head."""
+    ahead = 0
+    group = 0
+    previous = np.nan
+    for e in range(lo, hi):
+        r = rows[e]
+        if blocked[r]:
+            continue
+        v = values[e]
+        if v != previous:
+            group = ahead
+            previous = v
+        candidate = at[r] >= 0
+        offer = (group + 1) * n_labels + label if candidate else NO_KEY
+        key[r] = min(key[r], offer)
+        ahead += candidate
+    return ahead
+
+
+@numba.njit(cache=True, nogil=True)
+def rank_in_full(values, keys, label, n_labels):
+    """Lower each candidate's reason key to its rank among the candidates by `values`
+    in a label source (equal scores share the better rank; 0 and below: not listed),
+    for a source whose head could not tell."""
+    listed = np.flatnonzero(values > 0.0)
+    order = listed[np.argsort(-values[listed])]
+    group = 0
+    for t in range(len(order)):
+        if t and values[order[t]] != values[order[t - 1]]:
+            group = t
+        keys[order[t]] = min(keys[order[t]], (group + 1) * n_labels + label)
