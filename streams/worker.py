@@ -101,6 +101,11 @@ LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
 FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
+# A killed worker's open transaction holds every read-committed reader of what it wrote
+# (lists, labels, the stages' topics) until the broker aborts it: this long, not
+# librdkafka's 60 s. A transaction commits every COMMIT_S; one the broker aborts (it
+# stayed open through an outage) ends the run, and the worker starts over.
+TRANSACTION_TIMEOUT_MS = 10_000
 RESTART_S = 1.0  # after a failed run: an error that repeats is not retried in a tight loop
 DECODED = 16_384  # members whose label and GLMix states stay decoded, per kind
 
@@ -179,7 +184,11 @@ class Worker:
                 "stats_cb": self._fetch_stats,
             },
             # murmur2, as every producer here: keyed outputs are co-partitioned with input
-            producer_extra_config={"partitioner": "murmur2_random", "linger.ms": 5},
+            producer_extra_config={
+                "partitioner": "murmur2_random",
+                "linger.ms": 5,
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            },
             on_message_processed=self._processed,
             broker_availability_timeout=0,  # a broker away is waited for, never fatal
         )
