@@ -32,9 +32,9 @@ def nominate(
     source: np.ndarray,  # (S,) int64: the list of label source s of some member
     label: np.ndarray,  # (S,) int64: source s's label index
     member_sources: np.ndarray,  # (P + 1,) int64: member j's are member_sources[j]:[j + 1]
-    member: np.ndarray,  # (P,) int64: member j's row in `affinity` and `named`
-    affinity: np.ndarray,  # (M, n, 2) float64: nominate-only dense scores
-    named: np.ndarray,  # (M, 2) bool: whether affinity column k applies
+    member: np.ndarray,  # (P,) int64: member j's row in `column`
+    affinity: np.ndarray,  # (Q, n) float64: nominate-only dense scores
+    column: np.ndarray,  # (M, 2) int64: member's row in `affinity` of kind k (-1: none, 0s)
     need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
     retired: np.ndarray,  # (n,) bool
     dismissed: np.ndarray,  # (D,) int64: dismissed rows, member j's at dis_bounds[j]:[j + 1]
@@ -83,10 +83,16 @@ def nominate(
             if left[s] and count < limit:
                 cut = min(cut, count + 1)
         for k in range(2):
-            if not named[member[j], k]:
+            if column[member[j], k] < 0:
                 continue
             size, cut_left = _affinity_head(
-                affinity[member[j], :, k], retired, need[j], positive, level, head_rows, head_values
+                affinity[column[member[j], k]],
+                retired,
+                need[j],
+                positive,
+                level,
+                head_rows,
+                head_values,
             )
             count, n_touched = _nominate_head(
                 head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
@@ -111,8 +117,9 @@ def nominate(
                 if left[s]:
                     floor = min(floor, in_head[s] + 1)
             for c in range(cand_bounds[j], n_cand):
-                cand_affinity[c, 0] = affinity[member[j], cand_rows[c], 0]
-                cand_affinity[c, 1] = affinity[member[j], cand_rows[c], 1]
+                for k in range(2):
+                    q = column[member[j], k]
+                    cand_affinity[c, k] = affinity[q, cand_rows[c]] if q >= 0 else 0.0
                 cand_key[c] = key[cand_rows[c]]
                 if cand_key[c] // n_labels >= floor:
                     unsettled[j] = True
