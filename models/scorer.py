@@ -48,8 +48,11 @@ def glmix_logits_by_member(
     for a member without alpha_m), with fixed[i] = x_mc[i] @ w + b (computed by the
     caller, who may share one pass over x_mc between models). The member and course
     terms come from member x course products instead of gathering a vector per
-    candidate; equal to `glmix_logits` per member up to rounding."""
-    return fixed + (alphas @ x_c.T + x_ms @ betas.T)[which, rows]
+    candidate; equal to `glmix_logits` per member up to rounding. Both terms come from
+    one product of the stacked member and course sides (one member x course matrix to
+    write and read instead of three)."""
+    members = np.hstack([alphas, x_ms])
+    return fixed + (members @ np.hstack([x_c, betas]).T)[which, rows]
 
 
 class Scorer:
