@@ -49,7 +49,16 @@ def glmix_logits_by_member(
     caller, who may share one pass over x_mc between models). The member and course
     terms come from member x course products instead of gathering a vector per
     candidate; equal to `glmix_logits` per member up to rounding."""
-    return fixed + (alphas @ x_c.T + x_ms @ betas.T)[which, rows]
+    return sided_logits(fixed, np.hstack([x_c, betas]), np.hstack([alphas, x_ms]), rows, which)
+
+
+def sided_logits(
+    fixed: np.ndarray, courses: np.ndarray, members: np.ndarray, rows: np.ndarray, which: np.ndarray
+) -> np.ndarray:
+    """`glmix_logits_by_member` from the course sides (x_c beside beta_c, one row per
+    course) and the member sides (alpha_m beside x_m): both terms from one product, one
+    member x course matrix to write and read instead of three."""
+    return fixed + (members @ courses.T)[which, rows]
 
 
 class Scorer:
@@ -72,6 +81,8 @@ class Scorer:
         self.model = model
         self.catalog = catalog
         self.betas = model.courses.matrix(catalog.ids)
+        self._sides = np.zeros((0, 0))  # see _course_sides
+        self._sides_version = -1
 
     def set_course(self, course_id: str, mean: np.ndarray) -> None:
         """Use `mean` as the course's beta_c (after a near-line update or a catalog add)."""
@@ -90,6 +101,18 @@ class Scorer:
         if len(self.catalog) > n:
             added = self.model.courses.matrix(self.catalog.ids[n:])
             self.betas = np.vstack([self.betas, added])
+
+    def _course_sides(self) -> np.ndarray:
+        """Every course's x_c beside its beta_c (see `sided_logits`), kept: `betas` becomes
+        a view of its columns, so `set_course` writes through, and x_c is copied again
+        when the catalog's courses change."""
+        self._cover_catalog()
+        if self._sides_version != self.catalog.version or self.betas.base is not self._sides:
+            d_c = self.catalog.x_c.shape[1]
+            self._sides = np.hstack([self.catalog.x_c, self.betas])
+            self.betas = self._sides[:, d_c:]
+            self._sides_version = self.catalog.version
+        return self._sides
 
     def logits(
         self,
@@ -139,8 +162,7 @@ class Scorer:
         """Logits of several members' candidates: row i is catalog `rows[i]` for member
         `which[i]` (of `alphas`, zeros for a member without alpha_m, and `x_m`), with
         fixed effect `fixed[i]` (`block_fixed`; see `glmix_logits_by_member`)."""
-        self._cover_catalog()
-        return glmix_logits_by_member(fixed, self.catalog.x_c, alphas, self.betas, x_m, rows, which)
+        return sided_logits(fixed, self._course_sides(), np.hstack([alphas, x_m]), rows, which)
 
     def predict_proba(
         self,

@@ -1,7 +1,9 @@
-"""Process set-up shared by the commands: BLAS threads and SIGTERM."""
+"""Process set-up shared by the commands: BLAS threads, freed memory and SIGTERM."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import signal
 
 from threadpoolctl import threadpool_limits
@@ -15,6 +17,26 @@ def single_threaded_blas() -> None:
     import numpy  # noqa: F401  (threadpoolctl limits the BLAS libraries loaded so far)
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_KEPT_BYTES = 32 * 2**20  # glibc's largest mmap threshold on 64-bit
+
+
+def reuse_freed_memory() -> bool:
+    """Keep freed arrays of up to `_KEPT_BYTES` in the heap for the next ones (glibc only;
+    returns whether it applies). A block's rescore makes many array temporaries of a few
+    MB; glibc maps each afresh from the kernel, and its first use page-faults, unless a
+    larger freed array has already raised its mmap threshold, so the same code ran at
+    different speeds depending on what came before it."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (AttributeError, OSError, TypeError):
+        return False
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, _KEPT_BYTES) and mallopt(_M_TRIM_THRESHOLD, 2 * _KEPT_BYTES)
+    )
 
 
 def exit_on_sigterm() -> None:

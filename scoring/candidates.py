@@ -107,17 +107,18 @@ class _Block:
         self._labels: dict[int, tuple[str, ...]] = {}
         self._new_at: dict[int, Ranked] = {}
         spec = catalog.spec
-        # (members, n, 2) cosines of every course with each member's skills and followed
-        # skills: the two nominate-only sources (none without names)
-        self.affinity = np.empty((len(signals), len(catalog), 2))
         self.pairs = [
             np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
             for s in signals
         ]
-        for i, pair in enumerate(self.pairs):
-            np.matmul(catalog.skills, pair, out=self.affinity[i])
-        self.named = np.array([(bool(s.skills), bool(s.followed)) for s in signals], bool)
-        self.named = self.named.reshape(len(signals), 2)
+        # cosines of every course with the skills and followed skills of the members that
+        # name some: one row per (member, named kind), from one BLAS product for the block
+        # (a kind named by none scores 0 everywhere and nominates nothing)
+        named = np.array([(bool(s.skills), bool(s.followed)) for s in signals], bool)
+        self.column = np.full((len(signals), 2), -1, np.int64)
+        self.column[named] = np.arange(int(named.sum()))
+        pairs = np.stack(self.pairs) if self.pairs else np.zeros((0, spec.skill_buckets, 2))
+        self.affinity = pairs.transpose(0, 2, 1)[named] @ catalog.skills.T
 
     def labels(self, i: int) -> tuple[str, ...]:
         """Member i's reason sources in priority order."""
@@ -256,7 +257,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
         np.array(member_sources, np.int64),
         np.array(members, np.int64),
         block.affinity,
-        block.named,
+        block.column,
         np.array(need, np.int64),
         catalog.retired,
         np.array(dismissed, np.int64),

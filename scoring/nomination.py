@@ -32,9 +32,9 @@ def nominate(
     source: np.ndarray,  # (S,) int64: the list of label source s of some member
     label: np.ndarray,  # (S,) int64: source s's label index
     member_sources: np.ndarray,  # (P + 1,) int64: member j's are member_sources[j]:[j + 1]
-    member: np.ndarray,  # (P,) int64: member j's row in `affinity` and `named`
-    affinity: np.ndarray,  # (M, n, 2) float64: nominate-only dense scores
-    named: np.ndarray,  # (M, 2) bool: whether affinity column k applies
+    member: np.ndarray,  # (P,) int64: member j's row in `column`
+    affinity: np.ndarray,  # (Q, n) float64: nominate-only dense scores
+    column: np.ndarray,  # (M, 2) int64: member's row in `affinity` of kind k (-1: none, 0s)
     need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
     retired: np.ndarray,  # (n,) bool
     dismissed: np.ndarray,  # (D,) int64: dismissed rows, member j's at dis_bounds[j]:[j + 1]
@@ -53,6 +53,7 @@ def nominate(
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free store past the last
     per_rank = np.zeros(limit + 2, np.int64)
     order = np.empty(n, np.int64)
+    ranked = np.empty(n, np.int64)
     head_rows = np.empty(n, np.int64)
     head_values = np.empty(n, np.float64)
     positive = np.empty(n, np.int64)
@@ -83,10 +84,16 @@ def nominate(
             if left[s] and count < limit:
                 cut = min(cut, count + 1)
         for k in range(2):
-            if not named[member[j], k]:
+            if column[member[j], k] < 0:
                 continue
             size, cut_left = _affinity_head(
-                affinity[member[j], :, k], retired, need[j], positive, level, head_rows, head_values
+                affinity[column[member[j], k]],
+                retired,
+                need[j],
+                positive,
+                level,
+                head_rows,
+                head_values,
             )
             count, n_touched = _nominate_head(
                 head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
@@ -100,7 +107,7 @@ def nominate(
         decided[j] = cut == NO_RANK or ahead_of_cut >= limit
         if decided[j]:
             n_cand = _candidates(
-                j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, limit
+                j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_cand, limit
             )
             floor = NO_KEY
             for s in range(member_sources[j], member_sources[j + 1]):
@@ -111,8 +118,9 @@ def nominate(
                 if left[s]:
                     floor = min(floor, in_head[s] + 1)
             for c in range(cand_bounds[j], n_cand):
-                cand_affinity[c, 0] = affinity[member[j], cand_rows[c], 0]
-                cand_affinity[c, 1] = affinity[member[j], cand_rows[c], 1]
+                for k in range(2):
+                    q = column[member[j], k]
+                    cand_affinity[c, k] = affinity[q, cand_rows[c]] if q >= 0 else 0.0
                 cand_key[c] = key[cand_rows[c]]
                 if cand_key[c] // n_labels >= floor:
                     unsettled[j] = True
@@ -257,30 +265,31 @@ def _sorted_head(values, positive, size, need, head_rows, head_values):
 
 
 @numba.njit(cache=True, nogil=True)
-def _candidates(j, best, at, order, per_rank, cand_rows, cand_bounds, n_cand, limit):
-    """Member j's `limit` best-ranked courses, ties in row order (a counting sort over the
-    ranks, unranked courses last), appended to the candidate arrays; returns the new
-    count."""
-    n = len(best)
-    none = limit + 1
+def _candidates(j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_cand, limit):
+    """Member j's `limit` best-ranked courses, ties in row order, appended to the candidate
+    arrays; returns the new count. The ranked rows are picked out in row order by a
+    branch-free filter (most rows are unranked), then counting-sorted by rank."""
+    size = 0
+    for r in range(len(best)):
+        order[size] = r
+        size += best[r] <= limit
     per_rank[:] = 0
-    for r in range(n):
-        per_rank[min(best[r], none)] += 1
+    for q in range(size):
+        per_rank[best[order[q]]] += 1
     total = 0
     for k in range(len(per_rank)):
         count = per_rank[k]
         per_rank[k] = total
         total += count
-    for r in range(n):
-        b = min(best[r], none)
-        order[per_rank[b]] = r
-        per_rank[b] += 1
-    size = min(per_rank[limit], limit)
-    start = cand_bounds[j]
     for q in range(size):
-        cand_rows[start + q] = order[q]
-        at[order[q]] = q
-    return start + size
+        b = best[order[q]]
+        ranked[per_rank[b]] = order[q]
+        per_rank[b] += 1
+    start = cand_bounds[j]
+    for q in range(min(size, limit)):
+        cand_rows[start + q] = ranked[q]
+        at[ranked[q]] = q
+    return start + min(size, limit)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -86,3 +86,16 @@ def test_members_scored_together_equal_each_member_scored_alone(trained):
         expected = scorer.logits(state.profile(m), state.history(m), r, t, alpha)
         np.testing.assert_allclose(together[which == i], expected, rtol=1e-12, atol=1e-12)
     assert x_mc[:, 9].max() > 0  # histories were read
+
+
+def test_block_logits_follow_course_updates_after_a_block(trained):
+    """The block path keeps the course sides between blocks: a new beta_c must show."""
+    model, catalog, members, _, _ = trained
+    scorer = Scorer(model, catalog)
+    x_m = Profile.of(model.spec, members[0]).x_m[None]
+    alphas, rows, which = np.zeros((1, model.spec.dims[0])), np.array([2, 5]), np.zeros(2, int)
+    before = scorer.block_logits(np.zeros(2), rows, which, alphas, x_m)
+    scorer.set_course(catalog.ids[5], scorer.beta(5) + 1.0)
+    after = scorer.block_logits(np.zeros(2), rows, which, alphas, x_m)
+    assert after[0] == before[0]
+    assert after[1] == pytest.approx(before[1] + x_m[0].sum())

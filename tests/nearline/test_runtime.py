@@ -1,10 +1,13 @@
+import resource
 import signal
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 from threadpoolctl import threadpool_info
 
-from nearline.runtime import single_threaded_blas
+from nearline.runtime import reuse_freed_memory, single_threaded_blas
 from nearline.supervise import wait_until
 
 
@@ -12,6 +15,23 @@ def test_blas_runs_one_thread_per_process():
     single_threaded_blas()
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert blas and all(lib["num_threads"] == 1 for lib in blas)
+
+
+def test_freed_arrays_are_reused_without_page_faults():
+    """A block's temporaries: a few MB each, several alive at once, then all freed. By
+    glibc's defaults they go back to the kernel and every round faults their pages in."""
+    if not reuse_freed_memory():
+        pytest.skip("not glibc: nothing to set")
+
+    def block() -> list[np.ndarray]:
+        return [np.ones(2**18) for _ in range(8)]  # 8 arrays of 2 MB
+
+    block()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        block()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 2 * 2**20 // resource.getpagesize()  # under one array's pages in all
 
 
 CHILD = """
