@@ -221,6 +221,20 @@ def _running(command: str, settings: Settings, log: Path, timeout_s: float) -> I
             proc.wait()
 
 
+def run_command(
+    command: str, settings: Settings, timeout_s: float = 120
+) -> subprocess.CompletedProcess:
+    """`nearline <command>` with `settings` to its end (one that refuses to start), output
+    captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "nearline", command],
+        env=os.environ | settings.to_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
 def isolated_settings(bootstrap: str, workdir: Path, prefix: str) -> Settings:
     """Settings of a deployment that shares the cluster with others: own topics (prefix),
     consumer group, web port and state folder."""

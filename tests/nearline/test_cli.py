@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nearline.broker import free_port
-from nearline.supervise import isolated_settings
+from nearline.supervise import isolated_settings, run_command
 
 
 def nearline(*args: str) -> subprocess.CompletedProcess:
@@ -125,12 +124,6 @@ def test_a_worker_whose_web_port_is_taken_does_not_start(kafka_bootstrap, tmp_pa
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", settings.web_port))
         taken.listen()
-        run = subprocess.run(
-            [sys.executable, "-m", "nearline", "worker"],
-            env=os.environ | settings.to_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = run_command("worker", settings)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert f"cannot listen on 127.0.0.1:{settings.web_port}" in run.stderr

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ from confluent_kafka import Producer
 
 from nearline.broker import free_port
 from nearline.config import Settings
-from nearline.supervise import Worker, isolated_settings, running_reader, wait_until
+from nearline.supervise import Worker, isolated_settings, run_command, running_reader, wait_until
 from nearline.topics import ensure_topics
 from schemas import RankedList, Recommendations
 
@@ -192,13 +189,7 @@ def test_every_error_path_of_the_contract_answers_json(reader):
 
 
 def _serve_fails(settings: Settings) -> str:
-    run = subprocess.run(
-        [sys.executable, "-m", "nearline", "serve"],
-        env=os.environ | settings.to_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_command("serve", settings)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     return run.stderr
 
