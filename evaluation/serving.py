@@ -1,6 +1,6 @@
 """Variants as the worker serves them: candidates from `scoring.candidates.generate_many`,
 features as `member_course_features` gives them (`FeatureState.grid`: many members at
-once), logits from `glmix_logits_by_member` with the scorer's course coefficients. Used for top-k
+once), logits from `Scorer.block_logits` with the scorer's course coefficients. Used for top-k
 lists and for the target policy of the off-policy estimate, both at the start of a day
 from the state learned before it."""
 
@@ -15,7 +15,7 @@ from evaluation.ips import softmax_policy
 from models.examples import FeatureState
 from models.glmix import GLMixModel
 from models.online import OnlineGLMix
-from models.scorer import Scorer, glmix_logits_by_member
+from models.scorer import Scorer
 from scoring.candidates import Signals, generate_many
 from scoring.sources import SourceLists
 
@@ -53,11 +53,9 @@ class Served:
         """Logits of catalog `rows`, row i for member `member_ids[which[i]]`, given
         x_mc @ w per row and the members' x_m; a member without an effect scores
         alpha = 0."""
-        model, catalog = self.scorer.model, state.catalog
-        zero = np.zeros(catalog.x_c.shape[1])
+        zero = np.zeros(state.catalog.x_c.shape[1])
         alphas = np.array([self.alphas.get(m, zero) for m in member_ids]).reshape(-1, len(zero))
-        betas = self.scorer.betas  # the evaluation's catalog is whole from the start
-        return glmix_logits_by_member(fixed + model.b, catalog.x_c, alphas, betas, x_m, rows, which)
+        return self.scorer.block_logits(fixed + self.scorer.model.b, rows, which, alphas, x_m)
 
 
 def logits(

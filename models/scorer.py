@@ -33,31 +33,16 @@ def glmix_logits(
     return z + b
 
 
-def glmix_logits_by_member(
-    fixed: np.ndarray,
-    x_c: np.ndarray,
-    alphas: np.ndarray,
-    betas: np.ndarray,
-    x_ms: np.ndarray,
-    rows: np.ndarray,
-    which: np.ndarray,
-) -> np.ndarray:
-    """GLMix logits of several members' candidates at once (offline evaluation scores a
-    day's members together): candidate i is catalog row rows[i] (of x_c and betas, whole
-    catalog tables) for member which[i] (of alphas and x_ms, one row per member; zeros
-    for a member without alpha_m), with fixed[i] = x_mc[i] @ w + b (computed by the
-    caller, who may share one pass over x_mc between models). The member and course
-    terms come from member x course products instead of gathering a vector per
-    candidate; equal to `glmix_logits` per member up to rounding."""
-    return sided_logits(fixed, np.hstack([x_c, betas]), np.hstack([alphas, x_ms]), rows, which)
-
-
 def sided_logits(
     fixed: np.ndarray, courses: np.ndarray, members: np.ndarray, rows: np.ndarray, which: np.ndarray
 ) -> np.ndarray:
-    """`glmix_logits_by_member` from the course sides (x_c beside beta_c, one row per
-    course) and the member sides (alpha_m beside x_m): both terms from one product, one
-    member x course matrix to write and read instead of three."""
+    """GLMix logits of several members' candidates at once: candidate i is catalog row
+    rows[i] of the course sides (x_c beside beta_c, one row per course) for member
+    which[i] of the member sides (alpha_m beside x_m; zeros for a member without
+    alpha_m), with fixed[i] = x_mc[i] @ w + b (computed by the caller, who may share one
+    pass over x_mc between models). Both terms come from one member x course product
+    instead of a vector gathered per candidate; equal to `glmix_logits` per member up to
+    rounding."""
     return fixed + (members @ courses.T)[which, rows]
 
 
@@ -161,7 +146,7 @@ class Scorer:
     ) -> np.ndarray:
         """Logits of several members' candidates: row i is catalog `rows[i]` for member
         `which[i]` (of `alphas`, zeros for a member without alpha_m, and `x_m`), with
-        fixed effect `fixed[i]` (`block_fixed`; see `glmix_logits_by_member`)."""
+        fixed effect `fixed[i]` (`block_fixed`; see `sided_logits`)."""
         return sided_logits(fixed, self._course_sides(), np.hstack([alphas, x_m]), rows, which)
 
     def predict_proba(

@@ -4,7 +4,7 @@ import pytest
 from models.catalog import Catalog
 from models.examples import FeatureState
 from models.features import Profile, member_course_features
-from models.scorer import Scorer, glmix_logits_by_member
+from models.scorer import Scorer
 from models.synthetic import planted_records
 from models.train import train_from_labels
 
@@ -61,7 +61,7 @@ def test_new_courses_score_without_a_course_effect_until_updated(trained):
 
 def test_members_scored_together_equal_each_member_scored_alone(trained):
     """Offline evaluation featurises and scores a day's members at once (`grid`,
-    `glmix_logits_by_member`); each member must get what the worker's path gives."""
+    `Scorer.block_logits`); each member must get what the worker's path gives."""
     model, catalog, members, ts, _ = trained
     _, _, labels = planted_records(n_labels=3000, seed=9)
     state = FeatureState(catalog, {m.member_id: Profile.of(model.spec, m) for m in members})
@@ -76,9 +76,7 @@ def test_members_scored_together_equal_each_member_scored_alone(trained):
     means = np.array([np.zeros(model.spec.dims[0]) if a is None else a.mean for a in alphas])
     x_ms = np.array([state.profile(m).x_m for m in ids])
     at = np.concatenate(rows)
-    together = glmix_logits_by_member(
-        x_mc @ model.w + model.b, catalog.x_c, means, scorer.betas, x_ms, at, which
-    )
+    together = scorer.block_logits(x_mc @ model.w + model.b, at, which, means, x_ms)
     for i, (m, r, t) in enumerate(zip(ids, rows, times, strict=True)):
         alone = member_course_features(catalog, r, state.profile(m), state.history(m), t)
         np.testing.assert_allclose(x_mc[which == i], alone, rtol=1e-14, atol=1e-15)
