@@ -10,6 +10,7 @@ replay gathers the member side of every label first and builds all rows at once
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -123,19 +124,36 @@ def shown_rows(history: MemberHistory, keys: np.ndarray) -> tuple[np.ndarray, np
     return imps, last
 
 
+class Parts(NamedTuple):
+    """What x_mc of candidate rows is computed from: the member side per row (skill
+    cosines, seniority (nan: unknown), history); `ts` and the popularity columns are per
+    row or shared. One member's candidates and many labels' rows go through here alike."""
+
+    catalog: Catalog
+    rows: np.ndarray
+    skill_cos: np.ndarray
+    seniority: float | np.ndarray
+    seen: Seen
+    ts: int | np.ndarray
+    ctr_logit: np.ndarray
+    log_impressions: np.ndarray
+
+
 def member_course_features(
     catalog: Catalog, rows: np.ndarray, profile: Profile, history: MemberHistory, ts: int
 ) -> np.ndarray:
     """x_mc of shape (len(rows), len(MC_NAMES)) for one member, from state as of `ts`."""
     return from_parts(
-        catalog,
-        rows,
-        skill_cosines(catalog.skills[rows], profile.skill_pair),
-        np.nan if profile.seniority is None else profile.seniority,
-        Seen.of(history, catalog, rows, ts),
-        ts,
-        catalog.ctr_logit[rows],
-        catalog.log_impressions[rows],
+        Parts(
+            catalog,
+            rows,
+            skill_cosines(catalog.skills[rows], profile.skill_pair),
+            np.nan if profile.seniority is None else profile.seniority,
+            Seen.of(history, catalog, rows, ts),
+            ts,
+            catalog.ctr_logit[rows],
+            catalog.log_impressions[rows],
+        )
     )
 
 
@@ -146,47 +164,25 @@ def skill_cosines(skills: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return skills @ pairs if pairs.ndim == 2 else (skills[:, None, :] @ pairs)[:, 0]
 
 
-def from_parts(
-    catalog: Catalog,
-    rows: np.ndarray,
-    skill_cos: np.ndarray,
-    seniority: float | np.ndarray,
-    seen: Seen,
-    ts: int | np.ndarray,
-    ctr_logit: np.ndarray,
-    log_impressions: np.ndarray,
-) -> np.ndarray:
-    """x_mc of candidate rows from what the member side contributes per row (skill
-    cosines, seniority (nan: unknown), history); `ts` and the popularity columns are per
-    row or shared. One member's candidates and many labels' rows go through here alike."""
-    n = len(rows)
-    dense, hot = _columns(catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions)
+def from_parts(parts: Parts) -> np.ndarray:
+    """x_mc of the candidate rows `parts` gives, one row per candidate."""
+    n = len(parts.rows)
+    dense, hot = _columns(parts)
     x = np.zeros((len(MC_NAMES), n)).T  # column-major: each feature is written contiguously
     for column, values in dense:
         x[:, column] = values
-    at = slice(None) if np.ndim(ts) == 0 else np.arange(n)  # one time or one per row
+    at = slice(None) if np.ndim(parts.ts) == 0 else np.arange(n)  # one time or one per row
     for column in hot:
         x[at, column] = 1.0
     return x
 
 
-def fixed_from_parts(
-    catalog: Catalog,
-    rows: np.ndarray,
-    skill_cos: np.ndarray,
-    seniority: float | np.ndarray,
-    seen: Seen,
-    ts: int | np.ndarray,
-    ctr_logit: np.ndarray,
-    log_impressions: np.ndarray,
-    w: np.ndarray,
-    b: float,
-) -> np.ndarray:
+def fixed_from_parts(parts: Parts, w: np.ndarray, b: float) -> np.ndarray:
     """x_mc @ w + b of the rows `from_parts` lays out, without laying them out: each
     column is weighed as it is computed (equal up to rounding; no (rows x features)
     matrix to allocate and read back)."""
-    dense, hot = _columns(catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions)
-    z = np.full(len(rows), float(b))
+    dense, hot = _columns(parts)
+    z = np.full(len(parts.rows), float(b))
     for column, values in dense:
         z += values @ w[column] if np.ndim(values) == 2 else values * w[column]
     for column in hot:
@@ -195,17 +191,11 @@ def fixed_from_parts(
 
 
 def _columns(
-    catalog: Catalog,
-    rows: np.ndarray,
-    skill_cos: np.ndarray,
-    seniority: float | np.ndarray,
-    seen: Seen,
-    ts: int | np.ndarray,
-    ctr_logit: np.ndarray,
-    log_impressions: np.ndarray,
+    parts: Parts,
 ) -> tuple[list[tuple[int | slice, np.ndarray]], tuple[int | np.ndarray, ...]]:
     """The features of `from_parts` as (column, values) pairs and the one-hot context
     columns as the column of each row (or of all rows): one home for x_mc and its dot."""
+    catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions = parts
     age_days = np.maximum(ts - catalog.released_at[rows], 0) / DAY_MS
     fit = 1.0 - np.abs(seniority - catalog.difficulty[rows])
     dow, hour = _day_and_hour(ts)
@@ -250,7 +240,7 @@ def block_features(
     member of each row. `skill_cos`: the rows' (n, 2) skill cosines where the caller has
     them already (candidate generation does)."""
     parts, which = _block_parts(catalog, profiles, histories, rows, ts, skill_cos)
-    return from_parts(*parts), which
+    return from_parts(parts), which
 
 
 def block_fixed_logits(
@@ -265,7 +255,7 @@ def block_fixed_logits(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`block_features` @ w + b (see `fixed_from_parts`) and the member of each row."""
     parts, which = _block_parts(catalog, profiles, histories, rows, ts, skill_cos)
-    return fixed_from_parts(*parts, w, b), which
+    return fixed_from_parts(parts, w, b), which
 
 
 def _block_parts(
@@ -275,8 +265,8 @@ def _block_parts(
     rows: list[np.ndarray],
     ts: list[int],
     skill_cos: np.ndarray | None,
-) -> tuple[tuple, np.ndarray]:
-    """The arguments of `from_parts` for a block's rows, and the member of each row."""
+) -> tuple[Parts, np.ndarray]:
+    """What `from_parts` reads for a block's rows, and the member of each row."""
     spec = catalog.spec
     which = np.repeat(np.arange(len(profiles)), [len(r) for r in rows])
     at = np.concatenate([np.zeros(0, np.intp), *rows])
@@ -300,7 +290,7 @@ def _block_parts(
         skill_cos = member_skill_cosines(catalog, profiles, which, at)
     seniority = _seniority(profiles)[which]
     popularity = catalog.ctr_logit[at], catalog.log_impressions[at]
-    return (catalog, at, skill_cos, seniority, seen, times, *popularity), which
+    return Parts(catalog, at, skill_cos, seniority, seen, times, *popularity), which
 
 
 def stacked(arrays: list[np.ndarray], dtype: type, width: int) -> np.ndarray:
@@ -320,7 +310,8 @@ def rows_features(
 ) -> np.ndarray:
     """x_mc of catalog rows, row i for the member of `profiles[which[i]]`; popularity is
     (ctr_logit, log_impressions) per row, skill_cos the rows' (n, 2) skill cosines."""
-    return from_parts(catalog, rows, skill_cos, _seniority(profiles)[which], seen, ts, *popularity)
+    seniority = _seniority(profiles)[which]
+    return from_parts(Parts(catalog, rows, skill_cos, seniority, seen, ts, *popularity))
 
 
 def _seniority(profiles: list[Profile]) -> np.ndarray:
