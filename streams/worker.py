@@ -241,9 +241,7 @@ class Worker:
             try:
                 return step(value, key, *rest)
             except Exception as error:
-                # a state changed in memory may not have been written
-                for decoded in (self.label_states, self.member_states, self.view_stats):
-                    decoded.clear()
+                self._drop_decoded()  # a state changed in memory may not have been written
                 ctx = message_context()
                 log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
                 outs: list[Out] = []
@@ -628,6 +626,11 @@ class Worker:
             self.resumed[key] = (at.offset if at.offset >= 0 else low) - 1
         return self.resumed[key]
 
+    def _drop_decoded(self) -> None:
+        """Forget the decoded states: the stores' bytes are read again."""
+        for decoded in (self.label_states, self.member_states, self.view_stats):
+            decoded.clear()
+
     @staticmethod
     def _stopped_within(seconds: float) -> bool:
         """Wait `seconds`, or less if SIGINT or SIGTERM comes (True then): between two
@@ -642,8 +645,7 @@ class Worker:
         leaves and comes back, states are read again) and start a new application."""
         for partition in set(self.status["partitions"]) | set(self.due) | set(self.swept):
             self._forget(partition)
-        for decoded in (self.label_states, self.member_states, self.view_stats):
-            decoded.clear()
+        self._drop_decoded()
         self.done.clear()
         self.fetched.clear()
         self.status.update(partitions=[], lag=float("nan"))
