@@ -9,9 +9,10 @@ once a random share of the log is processed, and starts a replacement, alternate
 the same state folder and with an empty one (state restored from the changelogs). Once
 the log is done:
 - the labels topic (read committed) holds exactly the offline labeller's multiset;
-- every course's and every cohort's halves sent (course-labels, cohort-labels) were each
-  applied exactly once (one course-effects or cohort-trends record each);
-- every course's halves are as many as in an uninterrupted run;
+- every course's and every cohort's records of halves sent (course-labels, cohort-labels)
+  were each applied exactly once (one course-effects or cohort-trends record each);
+- every course's halves (the updates those records join) are as many as in an
+  uninterrupted run;
 - every member of the slice has a list in recommendations.
 Lists differ between two uninterrupted runs (timing), so they are no check; nor are the
 cohort halves: a positive goes to the member's cohort once their profile is processed,
@@ -57,14 +58,21 @@ def trained(world: Path, settings: Settings, out: Path) -> Path:
 
 
 STAGES = {COURSE_LABELS: COURSE_EFFECTS, COHORT_LABELS: COHORT_TRENDS}  # halves -> applied
+HALVES = "course halves"
 
 
 def per_key(settings: Settings) -> dict[str, Counter]:
-    """Per course and per cohort, the halves sent and the updates applied (records)."""
-    return {
-        name: Counter(r.key for r in read_topic(settings.bootstrap, settings.topic(name)))
+    """Per course and per cohort, the records of halves sent and of updates applied, and
+    (under HALVES) the course halves those records join."""
+    records = {
+        name: list(read_topic(settings.bootstrap, settings.topic(name)))
         for name in (*STAGES, *STAGES.values())
     }
+    counts = {name: Counter(r.key for r in rs) for name, rs in records.items()}
+    halves: Counter = Counter()
+    for r in records[COURSE_LABELS]:
+        halves[r.key] += len(json.loads(r.value))
+    return {**counts, HALVES: halves}
 
 
 def listed(settings: Settings) -> set[str]:
@@ -134,8 +142,8 @@ def one_run(world: Path, work: Path, share: float, empty: bool, base: dict, sett
         },
         "course_halves_differing": sum(
             1
-            for key in got["keys"][COURSE_LABELS].keys() | base["keys"][COURSE_LABELS].keys()
-            if got["keys"][COURSE_LABELS][key] != base["keys"][COURSE_LABELS][key]
+            for key in got["keys"][HALVES].keys() | base["keys"][HALVES].keys()
+            if got["keys"][HALVES][key] != base["keys"][HALVES][key]
         ),
         "applied_updates": {name: sum(got["keys"][name].values()) for name in STAGES.values()},
         "members_without_list": len(members - got["listed"]),

@@ -111,9 +111,13 @@ class CourseUpdate:
         return orjson.dumps(self.__dict__)  # once per label: the stdlib's costs 5x
 
     @classmethod
-    def from_json(cls, raw: bytes) -> CourseUpdate:
-        d = orjson.loads(raw)
-        return cls(d["course_id"], d["y"], d["ts"], tuple(d["x_m"]), d["offset"])
+    def many_from_json(cls, raw: bytes) -> list[CourseUpdate]:
+        """The halves of a JSON array of `to_json` objects, in order (a course's halves
+        from one record of the member stage travel together)."""
+        return [
+            cls(d["course_id"], d["y"], d["ts"], tuple(d["x_m"]), d["offset"])
+            for d in orjson.loads(raw)
+        ]
 
 
 @dataclass

@@ -55,8 +55,9 @@ class CohortUpdate:
         return json.dumps(self.__dict__, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> CohortUpdate:
-        return cls(**json.loads(raw))
+    def many_from_json(cls, raw: bytes) -> list[CohortUpdate]:
+        """The updates of a JSON array of `to_json` objects, in order."""
+        return [cls(**d) for d in json.loads(raw)]
 
 
 def cohort_updates(member: Member | None, course_id: str, y: int, ts: int) -> list[CohortUpdate]:

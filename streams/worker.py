@@ -107,6 +107,7 @@ FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS
 # stayed open through an outage) ends the run, and the worker starts over.
 TRANSACTION_TIMEOUT_MS = 10_000
 RESTART_S = 1.0  # after a failed run: an error that repeats is not retried in a tight loop
+TOGETHER = (COURSE_LABELS, COHORT_LABELS)  # halves of one key sent as one record
 DECODED = 16_384  # members whose label and GLMix states stay decoded, per kind
 
 
@@ -335,7 +336,7 @@ class Worker:
         else:
             self._activity(topic, value, key, state, outs)
         self._rescore(now * 1000, outs)
-        return outs
+        return together(outs)
 
     def _dead(
         self, outs: list[Out], key: bytes | None, raw: bytes | None, error: RecordError | str
@@ -686,7 +687,8 @@ class Worker:
         self._follow(outs)  # the model's course half reads the catalog
         raw = state.get_bytes(VALUE)
         course = CourseState.from_bytes(raw) if raw else CourseState()
-        course = self.served.learner.learn_course(course, CourseUpdate.from_json(value))
+        for update in CourseUpdate.many_from_json(value):
+            course = self.served.learner.learn_course(course, update)
         raw = course.to_bytes()
         state.set_bytes(VALUE, raw)
         return [*outs, Out(COURSE_EFFECTS, key, raw)]
@@ -694,8 +696,8 @@ class Worker:
     def cohort(self, value: bytes, key: bytes, ts: int, headers: Any, state: State) -> list[Out]:
         raw = state.get_bytes(VALUE)
         counts = CohortCounts.from_bytes(raw) if raw else CohortCounts()
-        update = CohortUpdate.from_json(value)
-        counts = engage(counts, update.course_id, ts=update.ts)
+        for update in CohortUpdate.many_from_json(value):
+            counts = engage(counts, update.course_id, ts=update.ts)
         state.set_bytes(VALUE, counts.to_bytes())
         return [Out(COHORT_TRENDS, key, counts.to_bytes())]
 
@@ -731,6 +733,21 @@ class Worker:
         except RecordError as error:
             self._dead(outs, key, value, str(error))
         return outs
+
+
+def together(outs: list[Out]) -> list[Out]:
+    """`outs` with the course halves and cohort positives of one key joined into one
+    record (a JSON array, in order): a daily sweep labels many members at once, and
+    their halves then cost the course and cohort stages one record per key."""
+    joined: dict[tuple[str, bytes], list[bytes]] = {}
+    kept: list[Out] = []
+    for out in outs:
+        if out.topic in TOGETHER:
+            joined.setdefault((out.topic, out.key), []).append(out.value)
+        else:
+            kept.append(out)
+    kept += (Out(t, k, b"[" + b",".join(v) + b"]") for (t, k), v in joined.items())
+    return kept
 
 
 def stored_label_states(state: State) -> Iterator[tuple[bytes, bytes]]:

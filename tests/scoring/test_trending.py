@@ -73,8 +73,9 @@ def test_only_positives_update_cohorts():
         CohortUpdate("title:analyst", "c1", T0),
         CohortUpdate("industry:banking", "c1", T0),
     ]
-    update = cohort_updates(member, "c1", y=1, ts=T0)[0]
-    assert CohortUpdate.from_json(update.to_json()) == update  # as sent between partitions
+    updates = cohort_updates(member, "c1", y=1, ts=T0)
+    sent = b"[" + b",".join(u.to_json() for u in updates) + b"]"  # one record of halves
+    assert CohortUpdate.many_from_json(sent) == updates
 
 
 def test_counts_halve_after_one_half_life():
