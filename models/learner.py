@@ -168,7 +168,7 @@ class Learner:
         self.member_effect, self.course_effect = effects(scorer.model)
         # member_id -> (the profile record, its encoding): a member's labels and rescores
         # come in runs, and encoding a profile costs more than comparing two records
-        self._profiles: dict[str, tuple[Member, Profile]] = {}
+        self._profiles: dict[str, tuple[Member | None, Mapping[str, float] | None, Profile]] = {}
 
     @property
     def spec(self) -> FeatureSpec:
@@ -199,15 +199,18 @@ class Learner:
         return member.model_copy(update={"skills": dict(self.skills_of(member))})
 
     def profile(self, member_id: str, state: MemberState) -> Profile:
-        member = self.member(member_id, state)
+        """The member's encoded profile, kept while their record and effective skills
+        stay the same (looked at per label and per rescore: no copy of the record)."""
+        record = state.member
+        skills = None if record is None or self.skills_of is None else self.skills_of(record)
         known = self._profiles.get(member_id)
-        if known is not None and known[0] == member:
-            return known[1]
-        profile = Profile.of(self.spec, member)
+        if known is not None and known[1] == skills and (known[0] is record or known[0] == record):
+            return known[2]
+        profile = Profile.of(self.spec, self.member(member_id, state))
         profile.x_m.flags.writeable = profile.skill_pair.flags.writeable = False  # shared
         if len(self._profiles) >= PROFILES:
             del self._profiles[next(iter(self._profiles))]
-        self._profiles[member_id] = (member, profile)
+        self._profiles[member_id] = (record, skills, profile)
         return profile
 
     def alpha(self, member_id: str, state: MemberState) -> Posterior:

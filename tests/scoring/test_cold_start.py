@@ -87,6 +87,22 @@ def test_a_member_with_skills_blends_them_with_their_cohorts():
     assert rec.learner.member("m", rec.learner.new_member(member)).skills["sql"] > 0.5
 
 
+def test_a_profile_is_encoded_anew_when_its_record_or_its_cohorts_skills_change():
+    table = CohortSkillTable()
+    learner = _recommender(table).learner
+    state = MemberState.empty(0)
+    state.member = Member(member_id="m1", skills={}, title="Analyst")
+    before = learner.profile("m1", state)
+    assert learner.profile("m1", state) is before  # nothing changed: kept
+    table.learn(None, Member(member_id="m2", skills={"sql": 1.0}, title="Analyst"))
+    cohort = learner.profile("m1", state)
+    assert cohort is not before and cohort.skill_pair[:, 0].any()
+    state.member = state.member.model_copy()  # the same record decoded again
+    assert learner.profile("m1", state) is cohort
+    state.member = Member(member_id="m1", skills={"figma": 1.0}, title="Analyst")
+    assert not np.array_equal(learner.profile("m1", state).skill_pair, cohort.skill_pair)
+
+
 def test_an_empty_profile_without_cohort_gets_new_and_popular_courses():
     rec = _recommender(CohortSkillTable())
     catalog = rec.learner.scorer.catalog
