@@ -9,9 +9,9 @@ committed) and queues what it read; the processing thread applies it between rec
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -39,7 +39,9 @@ class Follower(threading.Thread):
             }
         )
         self.topics = topics
-        self.batches: queue.Queue[list[tuple[str, bytes | None, bytes | None]]] = queue.Queue()
+        # appends and pops of a deque are atomic: the processing thread, which looks
+        # before every record, takes no lock and an empty deque costs it a truth test
+        self.batches: deque[list[tuple[str, bytes | None, bytes | None]]] = deque()
         self.caught_up = threading.Event()
         self.stopping = threading.Event()
 
@@ -71,7 +73,7 @@ class Follower(threading.Thread):
                         continue  # transient (broker away): librdkafka retries
                     batch.append((r.topic(), r.key(), r.value()))
                 if batch:
-                    self.batches.put(batch)
+                    self.batches.append(batch)
                 if behind:
                     self._passed(behind)
                     if not behind:
@@ -90,12 +92,8 @@ class Follower(threading.Thread):
 
     def drain(self) -> Iterator[tuple[str, bytes | None, bytes | None]]:
         """Every record read since the last drain, in order."""
-        while True:
-            try:
-                batch = self.batches.get_nowait()
-            except queue.Empty:
-                return
-            yield from batch
+        while self.batches:
+            yield from self.batches.popleft()
 
     def stop(self) -> None:
         self.stopping.set()

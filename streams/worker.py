@@ -152,7 +152,8 @@ class Worker:
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
         if self.served.model_name is not None:
             self.status["model"] = self.served.model_name
-        self.follower = Follower(settings.bootstrap, [settings.topic(n) for n in FOLLOWED])
+        self.followed = {settings.topic(n): n for n in FOLLOWED}  # topic -> unprefixed name
+        self.follower = Follower(settings.bootstrap, list(self.followed))
         self._polled = {"model": time.monotonic(), "lag": 0.0}
         self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
         self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
@@ -548,10 +549,11 @@ class Worker:
         """Apply what the follower read since the last record (this thread only)."""
         if not self.follower.caught_up.is_set():
             self.follower.caught_up.wait()  # no scoring (nor a prior model) before the catalog
-        names = {self.settings.topic(n): n for n in FOLLOWED}
+        if not self.follower.batches:
+            return
         courses: list[Course] = []
         for topic, key, value in self.follower.drain():
-            name = names[topic]
+            name = self.followed[topic]
             if key is None or value is None:
                 continue
             if name == WATCH_STATS:
