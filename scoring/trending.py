@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,8 +26,10 @@ HALF_LIFE_DAYS = 7.0  # trends are short-lived: a week, not the history's months
 FORGOTTEN = 1e-3  # a count faded below this (one click, 10 half-lives on) is dropped
 _HEADER = struct.Struct("<BIq")  # version, n_courses, updated_at
 KINDS = ("title", "industry")  # the profile fields that make cohorts, in reason order
+COHORT_KEYS = 65_536  # profile values whose cohort key is kept (asked per label and list)
 
 
+@lru_cache(maxsize=COHORT_KEYS)
 def cohort_key(kind: str, name: str | None) -> str | None:
     """The cohort of a profile field's value; None for a missing or blank one.
 
