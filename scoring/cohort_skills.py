@@ -27,6 +27,7 @@ from scoring.trending import cohorts_of
 _HEADER = struct.Struct("<BII")  # version, members, skills
 _ZERO = 1e-9  # a sum taken back to about 0 by removals is dropped
 COHORT_TOP = 10  # a cohort's heaviest skills that a member's skills are blended with
+EFFECTIVE = 65_536  # members whose effective skills are kept
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,17 @@ class CohortSkillTable:
         self.top = top  # heaviest cohort skills blended in
         self.cohorts: dict[str, CohortSkills] = {}  # change through `put` or `apply`
         self._blends: dict[tuple[str | None, ...], dict[str, float]] = {}  # per cohort pair
+        self._in: dict[str, set[tuple[str | None, ...]]] = {}  # cohort -> blends it is in
+        # member id -> (their skills, the blend, their effective skills): asked per label
+        # learned and per list, and the same while neither changed
+        self._effective: dict[str, tuple[Mapping[str, float], dict, dict[str, float]]] = {}
 
     def put(self, cohort: str, skills: CohortSkills) -> None:
-        """A cohort's state as its stage wrote it (every worker follows them)."""
+        """A cohort's state as its stage wrote it (every worker follows them); the
+        blends it is part of are worked out again when next asked for."""
         self.cohorts[cohort] = skills
-        self._blends.clear()
+        for key in self._in.pop(cohort, ()):
+            self._blends.pop(key, None)
 
     def apply(self, update: SkillUpdate) -> None:
         self.put(update.cohort, self.cohorts.get(update.cohort, CohortSkills()).apply(update))
@@ -169,9 +176,13 @@ class CohortSkillTable:
         to its `top` heaviest (a cohort of many members lists a long tail of skills, and
         every skill named is a candidate source and a reason). Shared: not to be changed."""
         key = cohorts_of(member)
-        if key not in self._blends:
-            self._blends[key] = self._blend(key)
-        return self._blends[key]
+        blend = self._blends.get(key)
+        if blend is None:
+            blend = self._blends[key] = self._blend(key)
+            for cohort in key:
+                if cohort is not None:
+                    self._in.setdefault(cohort, set()).add(key)
+        return blend
 
     def _blend(self, cohorts: tuple[str | None, ...]) -> dict[str, float]:
         parts = [
@@ -187,11 +198,21 @@ class CohortSkillTable:
 
     def effective_skills(self, member: Member) -> dict[str, float]:
         """δ1·f_profile + δ2·f_title,industry, both unit-norm (so the δ weigh directions);
-        a member without skills gets their cohorts' skills, one without cohorts their own."""
+        a member without skills gets their cohorts' skills, one without cohorts their own.
+        Shared while the member's skills and cohorts' stay the same: not to be changed."""
         cohort = self.cohort_skills(member)
+        known = self._effective.get(member.member_id)
+        if known is not None and known[0] is member.skills and known[1] is cohort:
+            return known[2]
         if not member.skills or not cohort:
-            return dict(member.skills or cohort)
-        return _sum([_unit(member.skills), cohort], [self.profile_weight, self.cohort_weight])
+            effective = dict(member.skills or cohort)
+        else:
+            weights = [self.profile_weight, self.cohort_weight]
+            effective = _sum([_unit(member.skills), cohort], weights)
+        if len(self._effective) >= EFFECTIVE:
+            del self._effective[next(iter(self._effective))]
+        self._effective[member.member_id] = (member.skills, cohort, effective)
+        return effective
 
 
 def as_scored(members: Iterable[Member], table: CohortSkillTable) -> list[Member]:

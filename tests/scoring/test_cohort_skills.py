@@ -22,6 +22,24 @@ def test_a_member_without_skills_gets_their_title_cohorts_skills():
     assert list(skills) == ["excel", "sql"] and skills["sql"] == pytest.approx(2 * skills["excel"])
 
 
+def test_a_members_skills_follow_their_cohorts_changes_and_only_theirs():
+    table = CohortSkillTable()
+    table.learn(None, member("m1", {"sql": 1.0}))
+    table.learn(None, member("d1", {"figma": 1.0}, title="Designer"))
+    analyst, designer = member("new", {"git": 1.0}), member("d2", {}, title="Designer")
+    first = table.effective_skills(analyst)
+    assert set(first) == {"git", "sql"}
+    assert table.effective_skills(designer) == {"figma": 1.0}
+    blend = table.cohort_skills(designer)
+    table.learn(None, member("m2", {"excel": 1.0}))  # the analysts' cohort changes
+    assert set(table.effective_skills(analyst)) == {"git", "sql", "excel"}
+    assert table.cohort_skills(designer) is blend  # another cohort's change leaves it
+    assert table.effective_skills(analyst.model_copy(update={"skills": {}})) == {
+        "sql": pytest.approx(0.7071067811865475),
+        "excel": pytest.approx(0.7071067811865475),
+    }
+
+
 def test_a_changed_profile_takes_its_old_skills_out_of_its_old_cohort():
     table = CohortSkillTable()
     before = member("m1", {"sql": 1.0})
