@@ -77,6 +77,9 @@ class WatchStats:
         # The windows asked last, by (day, window_days): thresholds of a day ask the same
         # window again and again, and a day's labelling reads yesterday's window as well.
         self._windows: dict[tuple[int, int], _Window] = {}
+        # Each day's (days, bins, counts) arrays as `to_bytes` packs them: a view
+        # changes one day, and the statistics are written after every view.
+        self._packed: dict[int, tuple[bytes, bytes, bytes]] = {}
 
     def add(self, watched_s: float, ts_ms: int) -> Self:
         """Count one view; a pure function of the autoplay, so every worker agrees."""
@@ -120,17 +123,25 @@ class WatchStats:
 
     def to_bytes(self) -> bytes:
         """Version, entry count, then day (int32), bin (uint16), count (uint32) arrays."""
-        days: list[int] = []
-        bins: list[int] = []
-        counts: list[int] = []
-        for day in sorted(self.days):  # sorted by (day, bin): one sort per day is cheaper
+        parts = [self._pack(day) for day in sorted(self.days)]  # sorted by (day, bin)
+        n = sum(len(part[0]) for part in parts) // 4
+        return b"".join(
+            [_HEADER.pack(self.version, n), *(part[k] for k in range(3) for part in parts)]
+        )
+
+    def _pack(self, day: int) -> tuple[bytes, bytes, bytes]:
+        packed = self._packed.get(day)
+        if packed is None:
             of_day = self.days[day]
             keys = sorted(of_day)
-            days += [day] * len(keys)
-            bins += keys
-            counts += map(of_day.__getitem__, keys)
-        n = len(days)
-        return _HEADER.pack(self.version, n) + struct.pack(f"<{n}i{n}H{n}I", *days, *bins, *counts)
+            n = len(keys)
+            packed = (
+                struct.pack(f"<{n}i", *[day] * n),
+                struct.pack(f"<{n}H", *keys),
+                struct.pack(f"<{n}I", *map(of_day.__getitem__, keys)),
+            )
+            self._packed[day] = packed
+        return packed
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> WatchStats:
@@ -201,6 +212,7 @@ class WatchStats:
         return None, range(lo, day), range(0)
 
     def _invalidate(self, day: int) -> None:
+        self._packed.pop(day, None)
         for key in [k for k in self._windows if k[0] - k[1] <= day < k[0]]:
             del self._windows[key]
 

@@ -118,3 +118,18 @@ def test_bytes_round_trip_and_size():
     assert len(raw) == 5 + 10 * sum(len(b) for b in stats.days.values())
     with pytest.raises(ValueError, match="version"):
         WatchStats.from_bytes(b"\x09" + raw[1:])
+
+
+def test_bytes_written_after_each_change_equal_a_fresh_copys():
+    rng = np.random.default_rng(2)
+    stats, other = WatchStats(), _stats(rng.lognormal(2, 1, 50))
+    for step in range(300):
+        day = DAY - int(rng.integers(0, 40))
+        stats.add(float(rng.lognormal(2, 1)), day * DAY_MS + int(rng.integers(0, DAY_MS)))
+        if step % 50 == 7:
+            stats.prune(DAY - 35)
+        if step % 90 == 3:
+            stats.merge(other)
+        raw = stats.to_bytes()
+        assert WatchStats.from_bytes(raw).to_bytes() == raw  # nothing packed went stale
+        assert WatchStats.from_bytes(raw) == stats
