@@ -147,6 +147,7 @@ class Worker:
         self.label_states = Decoded[bytes, MemberLabelState](MemberLabelState.from_bytes, DECODED)
         self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, DECODED)
         self.view_stats = Decoded[bytes, WatchStats](stats_of, DECODED)  # watch stage
+        self.cohort_skill_states = Decoded[bytes, CohortSkills](CohortSkills.from_bytes, DECODED)
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -631,7 +632,12 @@ class Worker:
 
     def _drop_decoded(self) -> None:
         """Forget the decoded states: the stores' bytes are read again."""
-        for decoded in (self.label_states, self.member_states, self.view_stats):
+        for decoded in (
+            self.label_states,
+            self.member_states,
+            self.view_stats,
+            self.cohort_skill_states,
+        ):
             decoded.clear()
 
     @staticmethod
@@ -700,17 +706,20 @@ class Worker:
         counts = CohortCounts.from_bytes(raw) if raw else CohortCounts()
         for update in CohortUpdate.many_from_json(value):
             counts = engage(counts, update.course_id, ts=update.ts)
-        state.set_bytes(VALUE, counts.to_bytes())
-        return [Out(COHORT_TRENDS, key, counts.to_bytes())]
+        raw = counts.to_bytes()
+        state.set_bytes(VALUE, raw)
+        return [Out(COHORT_TRENDS, key, raw)]
 
     def cohort_skills(
         self, value: bytes, key: bytes, ts: int, headers: Any, state: State
     ) -> list[Out]:
         raw = state.get_bytes(VALUE)
-        skills = CohortSkills.from_bytes(raw) if raw else CohortSkills()
+        skills = self.cohort_skill_states.get(key, raw) if raw else CohortSkills()
         skills = skills.apply(SkillUpdate.from_json(value))
-        state.set_bytes(VALUE, skills.to_bytes())
-        return [Out(COHORT_SKILLS, key, skills.to_bytes())]
+        raw = skills.to_bytes()
+        state.set_bytes(VALUE, raw)
+        self.cohort_skill_states.put(key, raw, skills)
+        return [Out(COHORT_SKILLS, key, raw)]
 
     def count_view(
         self, value: bytes, key: bytes, ts: int, headers: Any, state: State
