@@ -74,6 +74,12 @@ class MemberLabelState:
     # The oldest ts in `seen` (derived, not stored): the hourly `forget_before` of a member
     # with nothing to forget, the common case, then costs one comparison.
     _oldest_seen: int = field(init=False, repr=False, compare=False)
+    # Pending impressions as `to_bytes` writes them, by event id, with the impression
+    # they encode (derived): the state is written after every event, and its pending
+    # impressions mostly stay the same.
+    _rows: dict[str, tuple[Impression, list[Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self._oldest_seen = min(self.seen.values(), default=NEVER_MS)
@@ -113,7 +119,7 @@ class MemberLabelState:
             "m": self.member_id,
             "w": self.watermark_ms,
             "b": [_encode(e) for *_, e in sorted(self.buffer)],
-            "p": [_encode(e)[1:] for e in self.pending.values()],
+            "p": self._pending_rows(),
         }
         text = orjson.dumps(doc)
         n = len(self.seen)
@@ -127,6 +133,17 @@ class MemberLabelState:
             )
         )
 
+    def _pending_rows(self) -> list[list[Any]]:
+        rows, out = self._rows, []
+        for event_id, imp in self.pending.items():
+            known = rows.get(event_id)
+            if known is None or known[0] is not imp:
+                known = rows[event_id] = (imp, _encode(imp)[1:])
+            out.append(known[1])
+        if len(rows) > len(out):  # labelled since: forget their rows
+            self._rows = {event_id: rows[event_id] for event_id in self.pending}
+        return out
+
     @classmethod
     def from_bytes(cls, raw: bytes) -> MemberLabelState:
         version, n_text, n_seen = _HEADER.unpack_from(raw)
@@ -139,15 +156,17 @@ class MemberLabelState:
         stamps = struct.unpack_from(f"<{n_seen}q", raw, at + 8 * n_seen)
         member = doc["m"]
         buffered = [_decode(member, row) for row in doc["b"]]
-        pending = [_decode(member, [0, *row]) for row in doc["p"]]
-        return cls(
+        pending = [(_decode(member, [0, *row]), row) for row in doc["p"]]
+        state = cls(
             member_id=member,
             watermark_ms=doc["w"],
             buffer=[(*order_key(e), e) for e in buffered],  # sorted, hence a heap
-            pending={imp.event_id: imp for imp in pending},  # type: ignore[misc]
+            pending={imp.event_id: imp for imp, _ in pending},  # type: ignore[misc]
             seen=dict(zip(hashes, stamps, strict=True)),
             stats=WatchStats.from_bytes(raw[at + 16 * n_seen :]),
         )
+        state._rows = {imp.event_id: (imp, row) for imp, row in pending}  # type: ignore[misc]
+        return state
 
 
 def _encode(event: Event) -> list[Any]:

@@ -125,6 +125,8 @@ def _replay(lab: Labeller, log: list, *, restart: bool) -> list[Label]:
             videos.setdefault(event.course_id, WatchStats()).add(event.watched_s, event.ts)
             everyone.add(event.watched_s, event.ts)
         states[event.member_id] = state.to_bytes()
+        written = MemberLabelState.from_bytes(states[event.member_id]).pending
+        assert list(written.items()) == list(state.pending.items())  # nothing written stale
     for member, raw in states.items():
         state = MemberLabelState.from_bytes(raw) if restart else live[member]
         labels += lab.advance(state, log[-1].ts + lab.window_ms + LATENESS, videos, everyone)
