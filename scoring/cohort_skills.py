@@ -12,13 +12,13 @@ state (`CohortSkills`) applies them, as `Trends` does for engagements.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 
 from models.history import expect_version
 from schemas import Member
@@ -39,11 +39,11 @@ class SkillUpdate:
     sign: int
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, separators=(",", ":"), sort_keys=True).encode()
+        return orjson.dumps(self.__dict__, option=orjson.OPT_SORT_KEYS)  # per profile change
 
     @classmethod
     def from_json(cls, raw: bytes) -> SkillUpdate:
-        return cls(**json.loads(raw))
+        return cls(**orjson.loads(raw))
 
 
 def skill_updates(old: Member | None, new: Member | None) -> list[SkillUpdate]:

@@ -11,12 +11,12 @@ on every worker; offline evaluation feeds a `Trends` from the same functions.
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import orjson
 
 from models.catalog import Catalog
 from models.history import course_key, decay, expect_version
@@ -55,12 +55,12 @@ class CohortUpdate:
     ts: int
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, separators=(",", ":")).encode()
+        return orjson.dumps(self.__dict__)  # per positive and cohort
 
     @classmethod
     def many_from_json(cls, raw: bytes) -> list[CohortUpdate]:
         """The updates of a JSON array of `to_json` objects, in order."""
-        return [cls(**d) for d in json.loads(raw)]
+        return [cls(**d) for d in orjson.loads(raw)]
 
 
 def cohort_updates(member: Member | None, course_id: str, y: int, ts: int) -> list[CohortUpdate]:
