@@ -29,7 +29,7 @@ from schemas import Click, Dismissal, Label, Member
 
 ENGAGED = 5  # recent positives kept for "Because you watched X" candidates
 DISMISSED = 512  # dismissed courses kept (oldest forgotten first)
-PROFILES = 8192  # members whose encoded profile a learner keeps (oldest forgotten first)
+PROFILES = 65_536  # members whose encoded profile a learner keeps (oldest forgotten first)
 _MEMBER_HEADER = struct.Struct("<BIII")  # version, len(history), len(alpha), len(json)
 _COURSE_HEADER = struct.Struct("<BI")  # version, len(beta)
 
