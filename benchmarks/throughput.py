@@ -26,9 +26,11 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,7 +46,7 @@ from replay.logs import COURSES_FILE, EVENTS_FILE, MEMBERS_FILE, lines
 from replay.publish import publish_log
 from replay.simulate import simulate
 from replay.world import DAY_MS, WorldConfig
-from schemas import ACTIVITY_TOPICS, Recommendations
+from schemas import ACTIVITY_TOPICS, DeadLetter, Recommendations
 
 LATENESS_S = 4 * 3600
 TRAIN_DAYS = 2
@@ -130,6 +132,17 @@ def catch_up(worker: Worker, started: float) -> tuple[float, int]:
     return last_ms / 1000 - started, len(lists)
 
 
+def dead_letter_errors(settings: Settings) -> dict[str, int]:
+    """Dead letters by source topic and the start of their error: a simulated world
+    sends nothing malformed, so any here is worth a look."""
+    letters = read_topic(settings.bootstrap, settings.topic("deadletter"))
+    errors = Counter()
+    for r in letters:
+        letter = DeadLetter.model_validate_json(r.value)
+        errors[f"{letter.source_topic}: {letter.error[:60]}"] += 1
+    return dict(errors.most_common(10))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
@@ -156,6 +169,10 @@ def main() -> None:
                 rss = peak_rss_mb(worker.proc.pid)
                 cpu = cpu_s(worker.proc.pid)
                 m = worker.metrics()
+            errors = dead_letter_errors(settings)
+        if errors:  # what the worker logged of them, before the folder goes
+            log = (work / "worker.log").read_text(errors="replace").splitlines()
+            print(*[line for line in log if "failed" in line][:20], sep="\n", file=sys.stderr)
     figures = {
         "events_per_s": round(events / seconds),
         "raw_events_per_s": round(raw),
@@ -172,6 +189,7 @@ def main() -> None:
         "lists": lists,
         "rescored": int(m.get("nearline_rescored_total", 0)),
         "dead_letters": int(m.get("nearline_deadletters_total", 0)),
+        "dead_letter_errors": errors,
         "simulated": {k: v for k, v in counts.items() if k in ("duplicate", "late")},
     }
     print(json.dumps(figures))
