@@ -5,7 +5,9 @@ quantity reused across members, instead of array passes over every entry of the 
 Per member: each live, undismissed entry of a source's head counts at its tied group's
 rank among the first `limit` entries; a course takes its best rank; the `limit` best
 (ties in catalog row order) are the candidates when the heads decide them (no head left
-out short of `limit` could add a course ranked better than the `limit`-th). Each
+out short of `limit` could add a course ranked better than the `limit`-th). The heads
+are merged in rank order, tied group by tied group, and the walk stops once the groups
+left cannot change the `limit` best (the rest of the heads is not read). Each
 candidate's reason key is its best (rank among the candidates in a label source's head)
 * `n_labels` + label; a member is `unsettled` when a head that left courses out could
 rank a candidate as well as its key says, so the caller ranks it in full there.
@@ -54,8 +56,9 @@ def nominate(
     per_rank = np.zeros(limit + 2, np.int64)
     order = np.empty(n, np.int64)
     ranked = np.empty(n, np.int64)
-    head_rows = np.empty(n, np.int64)
-    head_values = np.empty(n, np.float64)
+    head_rows = np.empty((2, n), np.int64)  # the affinity heads of a member, by kind
+    head_values = np.empty((2, n), np.float64)
+    walk = np.empty((len(label) + 2, 5), np.int64)  # a member's heads: see `_merged_walk`
     positive = np.empty(n, np.int64)
     level = np.empty(n, np.int64)
     decided = np.zeros(p, np.bool_)
@@ -71,18 +74,12 @@ def nominate(
     for j in range(p):
         for d in range(dis_bounds[j], dis_bounds[j + 1]):
             blocked[dismissed[d]] = True
-        n_touched = 0
-        cut = NO_RANK
+        n_heads = 0
         for s in range(member_sources[j], member_sources[j + 1]):
             lo, hi = bounds[source[s]], bounds[source[s] + 1]
-            end = _head_end(values, lo, hi, need[j])
-            head_end[s] = end
-            left[s] = end < hi or more[source[s]]
-            count, n_touched = _nominate_head(
-                rows, values, lo, end, blocked, best, touched, n_touched, limit
-            )
-            if left[s] and count < limit:
-                cut = min(cut, count + 1)
+            head_end[s] = _head_end(values, lo, hi, need[j])
+            left[s] = head_end[s] < hi or more[source[s]]
+            n_heads = _add_head(walk, n_heads, -1, lo, head_end[s], left[s])
         for k in range(2):
             if column[member[j], k] < 0:
                 continue
@@ -92,19 +89,13 @@ def nominate(
                 need[j],
                 positive,
                 level,
-                head_rows,
-                head_values,
+                head_rows[k],
+                head_values[k],
             )
-            count, n_touched = _nominate_head(
-                head_rows, head_values, 0, size, blocked, best, touched, n_touched, limit
-            )
-            if cut_left and count < limit:
-                cut = min(cut, count + 1)
-        ahead_of_cut = 0
-        for t in range(n_touched):
-            if best[touched[t]] < cut:
-                ahead_of_cut += 1
-        decided[j] = cut == NO_RANK or ahead_of_cut >= limit
+            n_heads = _add_head(walk, n_heads, k, 0, size, cut_left)
+        decided[j], n_touched = _merged_walk(
+            rows, values, head_rows, head_values, walk, n_heads, blocked, best, touched, limit
+        )
         if decided[j]:
             n_cand = _candidates(
                 j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_cand, limit
@@ -157,29 +148,82 @@ def _head_end(values, lo, hi, need):
 
 
 @numba.njit(cache=True, nogil=True)
-def _nominate_head(rows, values, lo, hi, blocked, best, touched, n_touched, limit):
-    """Each live, undismissed entry among the head's first `limit` offers its group's
-    rank; returns (live, undismissed entries up to `limit`, touched courses). Branch-free where the
-    outcome is data-dependent: a mispredicted branch costs more than the store."""
-    pos = 0
-    group = 0
-    previous = np.nan
-    for e in range(lo, hi):
-        r = rows[e]
+def _merged_walk(
+    rows, values, head_rows, head_values, walk, n_heads, blocked, best, touched, limit
+):
+    """A member's heads walked tied group by tied group in rank order (a live, undismissed
+    entry ranks at its group's start among the head's first `limit` of them), until the
+    groups left cannot change the `limit` best; returns (decided, touched courses).
+
+    `walk[h]` is head h: (affinity kind, or -1 for `rows`/`values`; next entry; end;
+    live entries so far; whether courses were left out past its end). A head that left
+    courses out ranks them from its count + 1 on: once that is the lowest rank to come,
+    the member is decided only if `limit` courses rank better."""
+    n_touched = 0
+    last = 0  # the rank of the last group walked
+    while True:
+        pick, rank = -1, NO_RANK
+        for h in range(n_heads):
+            pos = walk[h, 3]
+            if pos < limit and (walk[h, 1] < walk[h, 2] or walk[h, 4]) and pos + 1 < rank:
+                pick, rank = h, pos + 1
+        if pick < 0 or (n_touched >= limit and rank > last):
+            return True, n_touched
+        kind, at, end, pos = walk[pick, 0], walk[pick, 1], walk[pick, 2], walk[pick, 3]
+        if at == end:  # a head that left courses out comes next
+            ahead = 0
+            for t in range(n_touched):
+                ahead += best[touched[t]] < rank
+            return ahead >= limit, n_touched
+        if kind < 0:
+            at, pos, n_touched = _walk_group(
+                rows, values, at, end, blocked, best, touched, n_touched, pos, limit
+            )
+        else:
+            at, pos, n_touched = _walk_group(
+                head_rows[kind],
+                head_values[kind],
+                at,
+                end,
+                blocked,
+                best,
+                touched,
+                n_touched,
+                pos,
+                limit,
+            )
+        walk[pick, 1], walk[pick, 3] = at, pos
+        last = rank
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_head(walk, n_heads, kind, at, end, more):
+    """Head `n_heads` of `_merged_walk`, its count at 0; returns the heads' count."""
+    walk[n_heads, 0], walk[n_heads, 1], walk[n_heads, 2] = kind, at, end
+    walk[n_heads, 3], walk[n_heads, 4] = 0, more
+    return n_heads + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_group(rows, values, at, end, blocked, best, touched, n_touched, pos, limit):
+    """The live, undismissed entries of the tied group at entry `at` offer its rank (pos +
+    1) up to the head's `limit`-th; returns (the next group's entry, the head's count,
+    touched courses). Branch-free where the outcome is data-dependent: a mispredicted
+    branch costs more than the store."""
+    v, rank = values[at], pos + 1
+    while at < end and values[at] == v:
+        r = rows[at]
+        at += 1
         if blocked[r]:
             continue
-        v = values[e]
-        if v != previous:
-            group = pos
-            previous = v
-        if pos >= limit:  # none of the rest nominates, and the count is `limit` or more
-            break
+        if pos >= limit:  # none of the rest nominates
+            return end, pos, n_touched
         b = best[r]
         touched[n_touched] = r
         n_touched += b == NO_RANK
-        best[r] = min(b, group + 1)
+        best[r] = min(b, rank)
         pos += 1
-    return pos, n_touched
+    return at, pos, n_touched
 
 
 @numba.njit(cache=True, nogil=True)
