@@ -100,12 +100,24 @@ def nominate(
             n_cand = _candidates(
                 j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_cand, limit
             )
+            first, n_heads = member_sources[j], 0
+            for s in range(first, member_sources[j + 1]):
+                n_heads = _add_head(walk, n_heads, -1, bounds[source[s]], head_end[s], left[s])
+            _merged_reasons(
+                rows,
+                values,
+                walk,
+                n_heads,
+                blocked,
+                at,
+                key,
+                label[first:],
+                n_labels,
+                n_cand - cand_bounds[j],
+                in_head[first:],
+            )
             floor = NO_KEY
-            for s in range(member_sources[j], member_sources[j + 1]):
-                lo = bounds[source[s]]
-                in_head[s] = _reason_head(
-                    rows, values, lo, head_end[s], blocked, at, key, label[s], n_labels
-                )
+            for s in range(first, member_sources[j + 1]):
                 if left[s]:
                     floor = min(floor, in_head[s] + 1)
             for c in range(cand_bounds[j], n_cand):
@@ -337,25 +349,40 @@ def _candidates(j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_
 
 
 @numba.njit(cache=True, nogil=True)
-def _reason_head(rows, values, lo, hi, blocked, at, key, label, n_labels):
-    """Each candidate's rank among the candidates of a label head (equal scores share the
-    better rank) offered as its reason key; returns the candidates in the head."""
-    ahead = 0
-    group = 0
-    previous = np.nan
-    for e in range(lo, hi):
-        r = rows[e]
-        if blocked[r]:
-            continue
+def _merged_reasons(
+    rows, values, walk, n_heads, blocked, at, key, label, n_labels, n_cand, in_head
+):
+    """Each candidate's rank among the candidates of each label head h (equal scores share
+    the better rank) offered as its reason key, the heads (`walk`, as in `_merged_walk`;
+    head h is label source h) merged in rank order, tied group by tied group, until every
+    candidate has its key and the groups left rank worse; the candidates seen in each head
+    into `in_head` (for a head not walked to its end: those ahead of its next group, which
+    ranks worse than any key)."""
+    keyed = 0
+    last = 0  # the rank of the last group walked
+    while True:
+        pick, rank = -1, NO_RANK
+        for h in range(n_heads):
+            if walk[h, 1] < walk[h, 2] and walk[h, 3] + 1 < rank:
+                pick, rank = h, walk[h, 3] + 1
+        if pick < 0 or (keyed >= n_cand and rank > last):
+            break
+        e, end, ahead, offer = walk[pick, 1], walk[pick, 2], walk[pick, 3], rank * n_labels
+        offer += label[pick]
         v = values[e]
-        if v != previous:
-            group = ahead
-            previous = v
-        candidate = at[r] >= 0
-        offer = (group + 1) * n_labels + label if candidate else NO_KEY
-        key[r] = min(key[r], offer)
-        ahead += candidate
-    return ahead
+        while e < end and values[e] == v:
+            r = rows[e]
+            e += 1
+            if blocked[r]:
+                continue
+            candidate = at[r] >= 0
+            keyed += candidate & (key[r] == NO_KEY)
+            key[r] = min(key[r], offer if candidate else NO_KEY)
+            ahead += candidate
+        walk[pick, 1], walk[pick, 3] = e, ahead
+        last = rank
+    for h in range(n_heads):
+        in_head[h] = walk[h, 3]
 
 
 @numba.njit(cache=True, nogil=True)
