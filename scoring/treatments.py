@@ -54,9 +54,11 @@ class Treatments:
     def variant(self, member_id: str, channel: str) -> str:
         """The member's model variant on `channel`; KeyError for an unconfigured channel."""
         split = self.splits[channel]
+        live = [variant for variant, share in split.items() if share > 0.0]
+        if len(live) == 1:  # no experiment on this channel: every point lands there
+            return live[0]
         u = unit_hash(member_id, f"{self.experiment}/{channel}")
         edges = accumulate(split.values())
-        live = [variant for variant, share in split.items() if share > 0.0]
         # u above the last edge only through rounding of the shares: the last live variant
         return next((v for v, edge in zip(split, edges, strict=True) if u < edge), live[-1])
 

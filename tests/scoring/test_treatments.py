@@ -59,6 +59,11 @@ def test_a_variant_with_zero_share_is_never_assigned():
     assert {t.variant(m, "feed") for m in MEMBERS[:5000]} == {"a", "b"}
 
 
+def test_a_split_with_one_live_variant_assigns_it_whatever_the_others_and_rounding():
+    t = Treatments({"feed": {"off": 0.0, "a": 1.0 - 1e-12, "off2": 0.0}})
+    assert {t.variant(m, "feed") for m in MEMBERS[:1000]} == {"a"}
+
+
 @pytest.mark.parametrize(
     "split", [{"a": 0.5, "b": 0.4}, {"a": 0.7, "b": 0.7}, {}, {"a": 1.5, "b": -0.5}]
 )
