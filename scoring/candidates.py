@@ -111,14 +111,14 @@ class _Block:
             np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
             for s in signals
         ]
-        # cosines of every course with the skills and followed skills of the members that
-        # name some: one row per (member, named kind), from one BLAS product for the block
-        # (a kind named by none scores 0 everywhere and nominates nothing)
+        # cosines of every distinct skill row of the catalog with the skills and followed
+        # skills of the members that name some: one row per (member, named kind), from one
+        # BLAS product for the block (a kind named by none scores 0 and nominates nothing)
         named = np.array([(bool(s.skills), bool(s.followed)) for s in signals], bool)
         self.column = np.full((len(signals), 2), -1, np.int64)
         self.column[named] = np.arange(int(named.sum()))
         pairs = np.stack(self.pairs) if self.pairs else np.zeros((0, spec.skill_buckets, 2))
-        self.affinity = pairs.transpose(0, 2, 1)[named] @ catalog.skills.T
+        self.affinity = pairs.transpose(0, 2, 1)[named] @ lists.skill_rows.T
 
     def labels(self, i: int) -> tuple[str, ...]:
         """Member i's reason sources in priority order."""
@@ -257,6 +257,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
         np.array(member_sources, np.int64),
         np.array(members, np.int64),
         block.affinity,
+        block.lists.skill_row_of,
         block.column,
         np.array(need, np.int64),
         catalog.retired,

@@ -35,7 +35,8 @@ def nominate(
     label: np.ndarray,  # (S,) int64: source s's label index
     member_sources: np.ndarray,  # (P + 1,) int64: member j's are member_sources[j]:[j + 1]
     member: np.ndarray,  # (P,) int64: member j's row in `column`
-    affinity: np.ndarray,  # (Q, n) float64: nominate-only dense scores
+    affinity: np.ndarray,  # (Q, U) float64: nominate-only scores of each distinct skill row
+    skill_row: np.ndarray,  # (n,) int64: each course's distinct skill row
     column: np.ndarray,  # (M, 2) int64: member's row in `affinity` of kind k (-1: none, 0s)
     need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
     retired: np.ndarray,  # (n,) bool
@@ -85,6 +86,7 @@ def nominate(
                 continue
             size, cut_left = _affinity_head(
                 affinity[column[member[j], k]],
+                skill_row,
                 retired,
                 need[j],
                 positive,
@@ -123,7 +125,7 @@ def nominate(
             for c in range(cand_bounds[j], n_cand):
                 for k in range(2):
                     q = column[member[j], k]
-                    cand_affinity[c, k] = affinity[q, cand_rows[c]] if q >= 0 else 0.0
+                    cand_affinity[c, k] = affinity[q, skill_row[cand_rows[c]]] if q >= 0 else 0.0
                 cand_key[c] = key[cand_rows[c]]
                 if cand_key[c] // n_labels >= floor:
                     unsettled[j] = True
@@ -239,22 +241,22 @@ def _walk_group(rows, values, at, end, blocked, best, touched, n_touched, pos, l
 
 
 @numba.njit(cache=True, nogil=True)
-def _affinity_head(values, retired, need, positive, level, head_rows, head_values):
-    """The head of a dense score vector's ranked list into the scratch arrays: its first
-    `need` positive live courses and their ties, score descending, row ascending among
-    ties; returns (size, whether courses were left out). Few distinct scores (cosines of
-    a few skills) are ranked by counting; more by a partition and a stable sort."""
-    # distinct scores by a small open-addressing table (the lookup almost always hits on
-    # its first slot, so the loop has no data-dependent branch); rows that are not
-    # positive and live look up a score of -1, which ranks last and holds none of them
+def _affinity_head(values, skill_row, retired, need, positive, level, head_rows, head_values):
+    """The head of a score vector's ranked list (course r scores values[skill_row[r]])
+    into the scratch arrays: its first `need` positive live courses and their ties, score
+    descending, row ascending among ties; returns (size, whether courses were left out).
+    Few distinct scores (cosines of a few skills) are ranked by counting; more by a
+    partition and a stable sort."""
+    # distinct scores of the distinct skill rows by a small open-addressing table (the
+    # lookup almost always hits on its first slot, so the loop has no data-dependent
+    # branch); scores not positive look up -1, which ranks last and holds no course
     table = np.full(_SLOTS, np.nan)  # nan: an empty slot (equal to no score)
     slot_level = np.empty(_SLOTS, np.int64)
+    row_level = np.empty(len(values), np.int64)
     distinct = np.empty(_DISTINCT + 1)
     d = 0
-    size = 0
-    for r in range(len(values)):
-        ok = (values[r] > 0.0) & (not retired[r])
-        v = values[r] if ok else -1.0
+    for u in range(len(values)):
+        v = values[u] if values[u] > 0.0 else -1.0
         h = int(v * _SPREAD) & (_SLOTS - 1)
         while table[h] == table[h] and table[h] != v:
             h = (h + 1) & (_SLOTS - 1)
@@ -266,12 +268,17 @@ def _affinity_head(values, retired, need, positive, level, head_rows, head_value
                 slot_level[h] = d
                 distinct[d] = v
             d += 1
+        row_level[u] = slot_level[h]
+    size = 0
+    for r in range(len(skill_row)):
+        u = skill_row[r]
         positive[size] = r
-        level[size] = slot_level[h]
-        size += ok
+        level[size] = row_level[u]
+        size += (values[u] > 0.0) & (not retired[r])
     left = size > need
     if d > _DISTINCT + 1:
-        return _sorted_head(values, positive, size, need, head_rows, head_values), left
+        head = _sorted_head(values, skill_row, positive, size, need, head_rows, head_values)
+        return head, left
     order = np.argsort(-distinct[:d])  # levels best first (distinct: no ties)
     place = np.zeros(d + 1, np.int64)
     rank = np.empty(d, np.int64)
@@ -291,32 +298,32 @@ def _affinity_head(values, retired, need, positive, level, head_rows, head_value
         t = rank[level[i]]
         if t < kept:
             head_rows[place[t]] = positive[i]
-            head_values[place[t]] = values[positive[i]]
+            head_values[place[t]] = values[skill_row[positive[i]]]
             place[t] += 1
     return place[kept - 1] if kept else 0, left
 
 
 @numba.njit(cache=True, nogil=True)
-def _sorted_head(values, positive, size, need, head_rows, head_values):
+def _sorted_head(values, skill_row, positive, size, need, head_rows, head_values):
     """`_affinity_head` for many distinct scores; returns the size."""
     if size > need:
         scores = np.empty(size)
         for i in range(size):
-            scores[i] = -values[positive[i]]
+            scores[i] = -values[skill_row[positive[i]]]
         threshold = -np.partition(scores, need - 1)[need - 1]
         kept = 0
         for i in range(size):
-            if values[positive[i]] >= threshold:
+            if values[skill_row[positive[i]]] >= threshold:
                 positive[kept] = positive[i]
                 kept += 1
         size = kept
     scores = np.empty(size)
     for i in range(size):
-        scores[i] = -values[positive[i]]
+        scores[i] = -values[skill_row[positive[i]]]
     order = np.argsort(scores, kind="mergesort")  # stable: rows stay ascending among ties
     for i in range(size):
         head_rows[i] = positive[order[i]]
-        head_values[i] = values[head_rows[i]]
+        head_values[i] = values[skill_row[head_rows[i]]]
     return size
 
 

@@ -114,6 +114,8 @@ class SourceLists:
         self._catalog: Catalog | None = None
         self._versions = (-1, -1)
         self._skills = np.zeros((0, 0))
+        self.skill_rows = np.zeros((0, 0))  # the catalog's distinct skill rows
+        self.skill_row_of = _EMPTY  # each course's row in `skill_rows`
         self._retired = np.zeros(0, bool)
         self._released_at = np.zeros(0, np.int64)
         self._by_skill: list[Ranked] = []
@@ -199,6 +201,7 @@ class SourceLists:
     def _copy(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._skills = catalog.skills.copy()
+        self.skill_rows, self.skill_row_of = _distinct_rows(self._skills)
         self._retired = catalog.retired.copy()
         self._released_at = catalog.released_at.copy()
 
@@ -230,6 +233,16 @@ class SourceLists:
             cosines = skills @ skills[row]
             for other, r in self._neighbours.items():
                 self._neighbours[other] = _patched(r, row, _score(cosines[other], live))
+
+
+def _distinct_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a matrix and each row's index among them: courses of equal
+    skills score alike in any product, which then needs a column per distinct row only."""
+    m = np.ascontiguousarray(m)
+    _, first, of = np.unique(
+        m.view(f"V{m.itemsize * m.shape[1]}").ravel(), return_index=True, return_inverse=True
+    )
+    return m[first], of.reshape(-1).astype(np.intp, copy=False)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
