@@ -209,7 +209,7 @@ def generate_many(
     block = _Block(catalog, lists, signals, ts)
     out: list[Candidates | None] = [None] * len(signals)
     depth = {
-        i: min(limit, max(32, math.ceil(2 * limit / (len(block.labels(i)) + 2))))
+        i: min(limit, max(32, math.ceil(3 * limit / (len(block.labels(i)) + 2))))
         for i in range(len(signals))
     }
     while depth:
