@@ -258,6 +258,7 @@ def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Cand
         np.array(members, np.int64),
         block.affinity,
         block.lists.skill_row_of,
+        block.lists.live_of_skill_row,
         block.column,
         np.array(need, np.int64),
         catalog.retired,

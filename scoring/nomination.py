@@ -37,6 +37,7 @@ def nominate(
     member: np.ndarray,  # (P,) int64: member j's row in `column`
     affinity: np.ndarray,  # (Q, U) float64: nominate-only scores of each distinct skill row
     skill_row: np.ndarray,  # (n,) int64: each course's distinct skill row
+    live: np.ndarray,  # (U,) int64: the live courses of each distinct skill row
     column: np.ndarray,  # (M, 2) int64: member's row in `affinity` of kind k (-1: none, 0s)
     need: np.ndarray,  # (P,) int64: how deep member j's heads go (then their ties)
     retired: np.ndarray,  # (n,) bool
@@ -61,7 +62,6 @@ def nominate(
     head_values = np.empty((2, n), np.float64)
     walk = np.empty((len(label) + 2, 5), np.int64)  # a member's heads: see `_merged_walk`
     positive = np.empty(n, np.int64)
-    level = np.empty(n, np.int64)
     decided = np.zeros(p, np.bool_)
     unsettled = np.zeros(p, np.bool_)
     cand_bounds = np.zeros(p + 1, np.int64)
@@ -87,10 +87,10 @@ def nominate(
             size, cut_left = _affinity_head(
                 affinity[column[member[j], k]],
                 skill_row,
+                live,
                 retired,
                 need[j],
                 positive,
-                level,
                 head_rows[k],
                 head_values[k],
             )
@@ -241,15 +241,16 @@ def _walk_group(rows, values, at, end, blocked, best, touched, n_touched, pos, l
 
 
 @numba.njit(cache=True, nogil=True)
-def _affinity_head(values, skill_row, retired, need, positive, level, head_rows, head_values):
-    """The head of a score vector's ranked list (course r scores values[skill_row[r]])
-    into the scratch arrays: its first `need` positive live courses and their ties, score
-    descending, row ascending among ties; returns (size, whether courses were left out).
-    Few distinct scores (cosines of a few skills) are ranked by counting; more by a
-    partition and a stable sort."""
-    # distinct scores of the distinct skill rows by a small open-addressing table (the
-    # lookup almost always hits on its first slot, so the loop has no data-dependent
-    # branch); scores not positive look up -1, which ranks last and holds no course
+def _affinity_head(values, skill_row, live, retired, need, positive, head_rows, head_values):
+    """The head of a score vector's ranked list (course r scores values[skill_row[r]];
+    `live[u]` courses of skill row u are live) into the scratch arrays: its first `need`
+    positive live courses and their ties, score descending, row ascending among ties;
+    returns (size, whether courses were left out). Few distinct scores (cosines of a few
+    skills) are ranked by counting, per skill row, then the courses placed in one pass;
+    more by a partition and a stable sort."""
+    # distinct scores of the skill rows by a small open-addressing table (the lookup
+    # almost always hits on its first slot, so the loop has no data-dependent branch);
+    # scores not positive look up -1, which ranks last and holds no course
     table = np.full(_SLOTS, np.nan)  # nan: an empty slot (equal to no score)
     slot_level = np.empty(_SLOTS, np.int64)
     row_level = np.empty(len(values), np.int64)
@@ -261,7 +262,7 @@ def _affinity_head(values, skill_row, retired, need, positive, level, head_rows,
         while table[h] == table[h] and table[h] != v:
             h = (h + 1) & (_SLOTS - 1)
         if table[h] != table[h]:
-            if d > _DISTINCT:  # too many: the sorted way (only positives are kept now)
+            if d > _DISTINCT:  # too many: the sorted way
                 h = 0
             else:
                 table[h] = v
@@ -269,23 +270,22 @@ def _affinity_head(values, skill_row, retired, need, positive, level, head_rows,
                 distinct[d] = v
             d += 1
         row_level[u] = slot_level[h]
-    size = 0
-    for r in range(len(skill_row)):
-        u = skill_row[r]
-        positive[size] = r
-        level[size] = row_level[u]
-        size += (values[u] > 0.0) & (not retired[r])
-    left = size > need
     if d > _DISTINCT + 1:
+        size = 0
+        for r in range(len(skill_row)):
+            positive[size] = r
+            size += (values[skill_row[r]] > 0.0) & (not retired[r])
         head = _sorted_head(values, skill_row, positive, size, need, head_rows, head_values)
-        return head, left
+        return head, size > need
     order = np.argsort(-distinct[:d])  # levels best first (distinct: no ties)
     place = np.zeros(d + 1, np.int64)
     rank = np.empty(d, np.int64)
     for t in range(d):
         rank[order[t]] = t
-    for i in range(size):
-        place[rank[level[i]] + 1] += 1
+    for u in range(len(values)):
+        place[rank[row_level[u]] + 1] += live[u] if values[u] > 0.0 else 0
+    size = place.sum()
+    left = size > need
     kept = d
     if left:
         above, kept = 0, 0
@@ -294,11 +294,12 @@ def _affinity_head(values, skill_row, retired, need, positive, level, head_rows,
             kept += 1
     for t in range(d):
         place[t + 1] += place[t]
-    for i in range(size):
-        t = rank[level[i]]
-        if t < kept:
-            head_rows[place[t]] = positive[i]
-            head_values[place[t]] = values[skill_row[positive[i]]]
+    for r in range(len(skill_row)):
+        u = skill_row[r]
+        t = rank[row_level[u]]
+        if t < kept and values[u] > 0.0 and not retired[r]:
+            head_rows[place[t]] = r
+            head_values[place[t]] = values[u]
             place[t] += 1
     return place[kept - 1] if kept else 0, left
 

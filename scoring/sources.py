@@ -116,6 +116,7 @@ class SourceLists:
         self._skills = np.zeros((0, 0))
         self.skill_rows = np.zeros((0, 0))  # the catalog's distinct skill rows
         self.skill_row_of = _EMPTY  # each course's row in `skill_rows`
+        self.live_of_skill_row = _EMPTY  # how many live courses have each skill row
         self._retired = np.zeros(0, bool)
         self._released_at = np.zeros(0, np.int64)
         self._by_skill: list[Ranked] = []
@@ -203,6 +204,9 @@ class SourceLists:
         self._skills = catalog.skills.copy()
         self.skill_rows, self.skill_row_of = _distinct_rows(self._skills)
         self._retired = catalog.retired.copy()
+        self.live_of_skill_row = np.bincount(
+            self.skill_row_of[~self._retired], minlength=len(self.skill_rows)
+        )
         self._released_at = catalog.released_at.copy()
 
     def _rebuild(self, catalog: Catalog) -> None:
