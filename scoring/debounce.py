@@ -77,8 +77,24 @@ class Debouncer(Generic[K, V]):
         self.scoring = len(batch)
         return batch
 
-    def done(self, now_ms: float, cost_ms: float) -> None:
-        """The rescore of the last batch ended at `now_ms` after `cost_ms`."""
+    def done(
+        self, now_ms: float, cost_ms: float, left: dict[K, tuple[V, float]] | None = None
+    ) -> None:
+        """The rescore of the last batch ended at `now_ms` after `cost_ms`; the keys of
+        `left` (taken, not scored: its time ran out) wait for the next, first in line.
+
+        >>> d = Debouncer(period_ms=100)
+        >>> d.mark("m1", "a", now_ms=0); d.mark("m2", "b", now_ms=5)
+        >>> batch = d.take()
+        >>> d.mark("m3", "c", now_ms=50)  # changed meanwhile
+        >>> d.done(now_ms=60, cost_ms=60, left={"m2": batch["m2"]})
+        >>> len(d), list(d.take())
+        (2, ['m2', 'm3'])
+        """
         self.scoring = 0
         self.last_ms = now_ms
         self.cost_ms = cost_ms
+        if left:
+            newer = {k: v for k, v in self.changed.items() if k not in left}
+            kept = {k: self.changed.get(k, v) for k, v in left.items()}
+            self.changed = {**kept, **newer}

@@ -502,17 +502,20 @@ class Worker:
         if self.served.recommender is None or not self.debounce.due(now_ms):
             return
         start = time.perf_counter()
+        budget_s = self.settings.rescore_budget_ms / 1000
         batch = self.debounce.take()
         keys = list(batch)
-        for block in range(0, len(keys), RESCORE_BLOCK):
-            self._rescore_block(keys[block : block + RESCORE_BLOCK], batch, int(now_ms), outs)
+        scored = 0
+        while scored < len(keys) and (not scored or time.perf_counter() - start < budget_s):
+            block = keys[scored : scored + RESCORE_BLOCK]
+            self._rescore_block(block, batch, int(now_ms), outs)
+            scored += len(block)
         cost = time.perf_counter() - start
-        log.info("rescored %d members in %.3f s", len(batch), cost)
-        self.metrics.observe(
-            "rescore_seconds", cost / max(len(batch), 1), "time to rescore one member"
-        )
-        self.metrics.inc("rescored", len(batch), help="lists written")
-        self.debounce.done(time.time() * 1000, cost * 1000)
+        log.info("rescored %d members in %.3f s, %d left", scored, cost, len(keys) - scored)
+        self.metrics.observe("rescore_seconds", cost / scored, "time to rescore one member")
+        self.metrics.inc("rescored", scored, help="lists written")
+        left = {key: batch[key] for key in keys[scored:]}
+        self.debounce.done(time.time() * 1000, cost * 1000, left)
 
     def _rescore_block(
         self,

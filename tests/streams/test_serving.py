@@ -97,6 +97,31 @@ def test_every_member_gets_a_list_with_reasons(served, world):
         assert all(i["reason"] for i in body["items"])
 
 
+def test_members_left_by_a_rescore_whose_time_ran_out_get_their_lists_next(
+    kafka_bootstrap, world, model_dir, tmp_path
+):
+    """A rescore stops starting blocks once its time is spent (it runs inside one
+    transaction); with no time at all, each scores one block and leaves the rest."""
+    settings = replace(
+        isolated_settings(kafka_bootstrap, tmp_path, f"bud{uuid.uuid4().hex[:8]}."),
+        lateness_s=4 * 3600,
+        idle_s=3600,
+        model_dir=model_dir.parent,
+        top_k=10,
+        rescore_budget_ms=0.0,
+    )
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        publish_log(world, settings, progress=False)
+        members = {m.member_id for m in read_members(world)}
+        wait_until(
+            lambda: all(worker.recommendations(m) for m in members), 90, "a list for every member"
+        )
+        wait_until(settled(worker), 60, "the worker to finish every rescore")
+    log = (tmp_path / "worker.log").read_text()
+    left = [int(line.rsplit(", ", 1)[1].split()[0]) for line in log.splitlines() if " left" in line]
+    assert max(left) > 0 and left[-1] == 0  # members were left, and the last rescore was whole
+
+
 def test_clicked_categories_rise_within_two_seconds(served, world):
     """Four members each click six courses of the category their list shows least of
     (among those with courses to spare); every one's list shows more of it in 2 s."""
