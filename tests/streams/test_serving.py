@@ -23,6 +23,7 @@ from labels import Labeller, label_log
 from models.glmix import GLMixModel
 from models.train import train_from_labels
 from nearline.broker import free_port
+from nearline.config import Settings
 from nearline.supervise import (
     Worker,
     isolated_settings,
@@ -56,19 +57,25 @@ def model_dir(world: Path, tmp_path_factory) -> Path:
     return model.save(tmp_path_factory.mktemp("models") / "v0001")
 
 
+def _deployment(bootstrap: str, workdir: Path, name: str, model_dir: Path, **kw) -> Settings:
+    """A deployment of its own serving the model; no idle ticks (idle_s is an hour)."""
+    return replace(
+        isolated_settings(bootstrap, workdir, f"{name}{uuid.uuid4().hex[:8]}."),
+        lateness_s=4 * 3600,
+        idle_s=3600,
+        model_dir=model_dir.parent,
+        top_k=10,
+        **kw,
+    )
+
+
 @pytest.fixture(scope="module")
 def served(kafka_bootstrap, world, model_dir, tmp_path_factory) -> Iterator[Worker]:
     """One worker with the model, after the whole slice was replayed and every member
     who appears in the log (or has a profile) has a list. No idle ticks (idle_s is an
     hour), so nothing changes a list unless a test acts."""
     workdir = tmp_path_factory.mktemp("serving")
-    settings = replace(
-        isolated_settings(kafka_bootstrap, workdir, f"srv{uuid.uuid4().hex[:8]}."),
-        lateness_s=4 * 3600,
-        idle_s=3600,
-        model_dir=model_dir.parent,
-        top_k=10,
-    )
+    settings = _deployment(kafka_bootstrap, workdir, "srv", model_dir)
     with running_worker(settings, workdir / "worker.log") as worker:
         publish_log(world, settings, max_rate=600, progress=False)
         members = {m.member_id for m in read_members(world)}
@@ -102,14 +109,7 @@ def test_members_left_by_a_rescore_whose_time_ran_out_get_their_lists_next(
 ):
     """A rescore stops starting blocks once its time is spent (it runs inside one
     transaction); with no time at all, each scores one block and leaves the rest."""
-    settings = replace(
-        isolated_settings(kafka_bootstrap, tmp_path, f"bud{uuid.uuid4().hex[:8]}."),
-        lateness_s=4 * 3600,
-        idle_s=3600,
-        model_dir=model_dir.parent,
-        top_k=10,
-        rescore_budget_ms=0.0,
-    )
+    settings = _deployment(kafka_bootstrap, tmp_path, "bud", model_dir, rescore_budget_ms=0.0)
     with running_worker(settings, tmp_path / "worker.log") as worker:
         publish_log(world, settings, progress=False)
         members = {m.member_id for m in read_members(world)}
