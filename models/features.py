@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from models.catalog import Catalog
@@ -24,6 +25,7 @@ NEW_DAYS = 30.0
 _CTX = MC_NAMES.index("dow_mon")
 _HOURS = _CTX + len(DAYS)
 _INTERACT = _HOURS + 24 // HOUR_BUCKET_H
+_DENSE = (*range(_CTX), _INTERACT, _INTERACT + 1)  # the columns not one-hot, in order
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ class Profile:
         return cls(spec.member_vector(member), np.ascontiguousarray(pair.T), level)
 
 
-def context(ts: int | np.ndarray) -> tuple[int, int]:
-    """(day of week, Monday = 0; hour bucket) of epoch-ms times, in UTC.
+def context(ts: int) -> tuple[int, int]:
+    """(day of week, Monday = 0; hour bucket) of an epoch-ms time, in UTC.
 
     >>> context(1767225600000)  # 2026-01-01T00:00Z, a Thursday
     (3, 0)
@@ -58,19 +60,9 @@ def context(ts: int | np.ndarray) -> tuple[int, int]:
     return dow, hour // HOUR_BUCKET_H
 
 
-def _day_and_hour(ts: int | np.ndarray) -> tuple[int, int]:
-    """(day of week, Monday = 0; hour of the day) of epoch-ms times, in UTC. Integer
-    division is slow on arrays, and a block's rows repeat each member's time: an array
-    made of long runs of one time is worked out once per run.
-
-    >>> [a.tolist() for a in _day_and_hour(np.array([0, 0, 0, 25 * HOUR_MS]))]
-    [[3, 3, 3, 4], [0, 0, 0, 1]]
-    """
-    if np.ndim(ts) == 1 and len(ts):
-        starts = np.flatnonzero(np.concatenate([[True], ts[1:] != ts[:-1]]))
-        if 4 * len(starts) < len(ts):
-            runs = np.diff(np.append(starts, len(ts)))
-            return tuple(np.repeat(c, runs) for c in _day_and_hour(ts[starts]))
+@numba.njit(cache=True, nogil=True)
+def _day_and_hour(ts: int) -> tuple[int, int]:
+    """(day of week, Monday = 0; hour of the day) of an epoch-ms time, in UTC."""
     return (ts // DAY_MS + 3) % 7, ts % DAY_MS // HOUR_MS
 
 
@@ -166,65 +158,96 @@ def skill_cosines(skills: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
 def from_parts(parts: Parts) -> np.ndarray:
     """x_mc of the candidate rows `parts` gives, one row per candidate."""
-    n = len(parts.rows)
-    dense, hot = _columns(parts)
-    x = np.zeros((len(MC_NAMES), n)).T  # column-major: each feature is written contiguously
-    for column, values in dense:
-        x[:, column] = values
-    at = slice(None) if np.ndim(parts.ts) == 0 else np.arange(n)  # one time or one per row
-    for column in hot:
-        x[at, column] = 1.0
+    x = np.zeros((len(parts.rows), len(MC_NAMES)))
+    _features(*_per_row(parts), np.zeros(0), x, np.zeros(0))
     return x
 
 
 def fixed_from_parts(parts: Parts, w: np.ndarray, b: float) -> np.ndarray:
     """x_mc @ w + b of the rows `from_parts` lays out, without laying them out: each
-    column is weighed as it is computed (equal up to rounding; no (rows x features)
+    feature is weighed as it is computed (equal up to rounding; no (rows x features)
     matrix to allocate and read back)."""
-    dense, hot = _columns(parts)
     z = np.full(len(parts.rows), float(b))
-    for column, values in dense:
-        z += values @ w[column] if np.ndim(values) == 2 else values * w[column]
-    for column in hot:
-        z += w[column]
+    _features(*_per_row(parts), np.asarray(w, float), np.zeros((0, len(MC_NAMES))), z)
     return z
 
 
-def _columns(
-    parts: Parts,
-) -> tuple[list[tuple[int | slice, np.ndarray]], tuple[int | np.ndarray, ...]]:
-    """The features of `from_parts` as (column, values) pairs and the one-hot context
-    columns as the column of each row (or of all rows): one home for x_mc and its dot."""
+def _per_row(parts: Parts) -> tuple[np.ndarray, ...]:
+    """The arguments of `_features`: what `parts` holds once per row or for all rows,
+    as one value per row. The logarithms of values
+    that are rarely 0 are taken here, where numpy's are vectorised."""
     catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions = parts
+    n = len(rows)
+
+    def each(values: object, dtype: type) -> np.ndarray:
+        array = np.asarray(values, dtype)
+        return array if array.ndim else np.full(n, array)
+
     age_days = np.maximum(ts - catalog.released_at[rows], 0) / DAY_MS
-    fit = 1.0 - np.abs(seniority - catalog.difficulty[rows])
-    dow, hour = _day_and_hour(ts)
-    long = catalog.long[rows]
-    dense = [
-        (slice(0, 2), skill_cos),
-        (2, seen.engaged / (seen.total + 1.0)),
-        (3, np.log1p(seen.engaged)),
-        (4, ctr_logit),
-        (5, log_impressions),
-        (6, np.log1p(age_days)),
-        (7, age_days < NEW_DAYS),
-        (8, np.where(np.isnan(fit), 0.0, fit)),  # nan: seniority unknown
-        (9, np.log1p(seen.impressions)),
-        (10, _recency(seen.ago_days)),
-        (_INTERACT, np.where(dow >= 5, long, 0.0)),
-        (_INTERACT + 1, np.where((hour < 8) | (hour >= 18), long, 0.0)),
-    ]
-    return dense, (_CTX + dow, _HOURS + hour // HOUR_BUCKET_H)
+    return (
+        np.asarray(rows, np.int64),
+        catalog.difficulty,
+        catalog.long,
+        np.asarray(skill_cos, float).reshape(n, 2),
+        each(seniority, float),
+        each(seen.engaged / (seen.total + 1.0), float),
+        each(np.log1p(seen.engaged), float),
+        each(age_days, float),
+        each(np.log1p(age_days), float),
+        each(seen.impressions, float),
+        each(seen.ago_days, float),
+        each(ts, np.int64),
+        each(ctr_logit, float),
+        each(log_impressions, float),
+    )
 
 
-def _recency(ago_days: np.ndarray | float) -> np.ndarray:
-    """exp(-days since last shown), 0 for courses never shown (inf days: most of a
-    member's candidates, so only the others go through exp)."""
-    ago = np.asarray(ago_days, float)
-    out = np.zeros(ago.shape)
-    shown = np.isfinite(ago)
-    out[shown] = np.exp(-ago[shown])
-    return out
+@numba.njit(cache=True, nogil=True)
+def _features(
+    rows,
+    difficulty,
+    long,
+    skill_cos,
+    seniority,
+    share,
+    log_engaged,
+    age_days,
+    log_age,
+    impressions,
+    ago_days,
+    ts,
+    ctr_logit,
+    log_impressions,
+    w,
+    x,
+    z,
+):
+    """The one home of the features: row i's into x[i] when x has rows, else weighed by
+    w and added to z[i]. Seniority nan: unknown (fit 0); ago_days inf: never shown."""
+    lay_out = x.shape[0] > 0
+    dense = np.empty(len(_DENSE))
+    for i in range(len(rows)):
+        r = rows[i]
+        fit = 1.0 - abs(seniority[i] - difficulty[r])
+        dow, hour = _day_and_hour(ts[i])
+        dense[0], dense[1] = skill_cos[i, 0], skill_cos[i, 1]
+        dense[2], dense[3] = share[i], log_engaged[i]
+        dense[4], dense[5] = ctr_logit[i], log_impressions[i]
+        dense[6], dense[7] = log_age[i], age_days[i] < NEW_DAYS
+        dense[8] = 0.0 if np.isnan(fit) else fit
+        dense[9] = np.log1p(impressions[i]) if impressions[i] != 0.0 else 0.0
+        dense[10] = np.exp(-ago_days[i]) if np.isfinite(ago_days[i]) else 0.0
+        dense[11] = long[r] if dow >= 5 else 0.0
+        dense[12] = long[r] if hour < 8 or hour >= 18 else 0.0
+        day, hours = _CTX + dow, _HOURS + hour // HOUR_BUCKET_H
+        if lay_out:
+            for c in range(len(_DENSE)):
+                x[i, _DENSE[c]] = dense[c]
+            x[i, day] = x[i, hours] = 1.0
+        else:
+            for c in range(len(_DENSE)):
+                z[i] += dense[c] * w[_DENSE[c]]
+            z[i] += w[day] + w[hours]
 
 
 def block_features(
