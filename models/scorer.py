@@ -8,6 +8,7 @@ member without a model (alpha_m = None) scores as the fixed effect plus course e
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from models.catalog import Catalog
@@ -40,10 +41,29 @@ def sided_logits(
     rows[i] of the course sides (x_c beside beta_c, one row per course) for member
     which[i] of the member sides (alpha_m beside x_m; zeros for a member without
     alpha_m), with fixed[i] = x_mc[i] @ w + b (computed by the caller, who may share one
-    pass over x_mc between models). Both terms come from one member x course product
-    instead of a vector gathered per candidate; equal to `glmix_logits` per member up to
-    rounding."""
-    return fixed + (members @ courses.T)[which, rows]
+    pass over x_mc between models). Both terms come from one dot per candidate of the
+    two sides, in compiled code: a member x catalog product would compute every course
+    for every member, most of which are no candidate. Equal to `glmix_logits` per member
+    up to rounding."""
+    return _sided(
+        np.asarray(fixed, float),
+        np.ascontiguousarray(courses, float),
+        np.ascontiguousarray(members, float),
+        np.asarray(rows, np.int64),
+        np.asarray(which, np.int64),
+    )
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _sided(fixed, courses, members, rows, which):
+    """`sided_logits`: reassociated sums, so the dots are vectorised."""
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        r, m, z = rows[i], which[i], 0.0
+        for k in range(courses.shape[1]):
+            z += courses[r, k] * members[m, k]
+        out[i] = fixed[i] + z
+    return out
 
 
 class Scorer:
