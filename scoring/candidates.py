@@ -42,8 +42,10 @@ _DEEPER = 4  # depth factor between two passes over the members not yet decided
 @dataclass(frozen=True)
 class Signals:
     """What one member's candidates are drawn from: named skills (for the reason text),
-    recently engaged courses as (catalog row, title), most recent first, dismissed rows, and
-    this member's cohort engagement counts per catalog row (None when unknown)."""
+    recently engaged courses as (catalog row, title), most recent first, dismissed rows,
+    this member's cohort engagement counts per catalog row (None when unknown), and the
+    (K, 2) cluster vectors of the skills and followed skills where the caller has them
+    encoded already (`models.features.Profile.skill_pair`; None: encoded here)."""
 
     skills: Mapping[str, float] = field(default_factory=dict)
     followed: tuple[str, ...] = ()
@@ -51,6 +53,7 @@ class Signals:
     dismissed: tuple[int, ...] = ()
     trending_title: np.ndarray | None = None
     trending_industry: np.ndarray | None = None
+    skill_pair: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class _Block:
         spec = catalog.spec
         self.pairs = [
             np.stack([spec.skill_vector(s.skills), spec.skill_vector(s.followed)], 1)
+            if s.skill_pair is None
+            else s.skill_pair
             for s in signals
         ]
         # cosines of every distinct skill row of the catalog with the skills and followed

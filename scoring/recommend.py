@@ -136,6 +136,7 @@ class Recommender:
             dismissed=tuple(index[c] for c in state.dismissed if c in index),
             trending_title=title,
             trending_industry=industry,
+            skill_pair=self.learner.profile(member.member_id, state).skill_pair if member else None,
         )
 
     def recommend(self, member_id: str, state: MemberState, now: int) -> Recommendations:
