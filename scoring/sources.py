@@ -57,6 +57,8 @@ class Ranked:
         """Where the head of `need` courses ends (see `head`)."""
         if len(self.rows) <= need:
             return len(self.rows)
+        if self.values[need] != self.values[need - 1]:  # no tie across the cut: the rule
+            return need
         return int(self.ascending.searchsorted(-self.values[need - 1], side="right"))
 
 
