@@ -256,22 +256,37 @@ def top_k(scores: np.ndarray, sizes: Sequence[int], k: int) -> list[tuple[np.nda
 
 @numba.njit(cache=True, nogil=True)
 def _top_positions(scores, bounds, k):
-    """(P, k) positions of each member's best scores, best first, and how many each has."""
+    """(P, k) positions of each member's best scores, best first, and how many each has.
+    The k-th best is looked for only among the scores at or above the lowest of the
+    maxima of k chunks (k scores reach it), a few times k of the member's."""
     p = len(bounds) - 1
     top = np.zeros((p, k), np.int64)
     count = np.zeros(p, np.int64)
+    kept = np.empty(np.max(bounds[1:] - bounds[:-1]) if p else 0, np.int64)
     for j in range(p):
         s = scores[bounds[j] : bounds[j + 1]]
-        kk = min(k, len(s))
+        n = len(s)
+        kk = min(k, n)
         if kk == 0:
             continue
-        kth = -np.partition(-s, kk - 1)[kk - 1]
+        size, floor = n // kk, np.inf
+        for c in range(kk):
+            best = -np.inf
+            for i in range(c * size, n if c == kk - 1 else (c + 1) * size):
+                best = max(best, s[i])
+            floor = min(floor, best)
+        m = 0
+        for i in range(n):  # branch-free: most scores are below the floor
+            kept[m] = i
+            m += s[i] >= floor
+        kth = -np.partition(-s[kept[:m]], kk - 1)[kk - 1]
         room = kk  # ties with the k-th best go in by position, as far as there is room
-        for i in range(len(s)):
-            room -= s[i] > kth
+        for q in range(m):
+            room -= s[kept[q]] > kth
         chosen = np.empty(kk, np.int64)
         c = 0
-        for i in range(len(s)):
+        for q in range(m):
+            i = kept[q]
             if s[i] > kth or (s[i] == kth and room > 0):
                 room -= s[i] == kth
                 chosen[c] = i

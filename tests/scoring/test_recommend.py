@@ -15,7 +15,7 @@ from models.scorer import Scorer
 from models.synthetic import T0, planted_records
 from models.train import train_from_labels
 from schemas import Click, Dismissal
-from scoring.recommend import Recommender, parse_treatments, single_variant
+from scoring.recommend import Recommender, parse_treatments, single_variant, top_k
 from scoring.trending import Trends
 
 CHANNELS = ("email", "feed")
@@ -223,3 +223,18 @@ def test_features_take_the_profiles_skills_whatever_skills_drew_the_candidates(w
     )
     assert member.skills and len(rows) == 5
     np.testing.assert_allclose([item.score for item in view.items], want, atol=2e-6)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_k_keeps_what_a_stable_sort_of_each_member_keeps(seed):
+    """Members of random sizes (none, fewer than k, many), scores with many ties."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 300, rng.integers(1, 8)).tolist()
+    scores = rng.integers(0, rng.integers(2, 50), sum(sizes)) / 7.0
+    k = int(rng.integers(1, 60))
+    starts = np.cumsum([0, *sizes])[:-1]
+    for (positions, top), lo, n in zip(top_k(scores, sizes, k), starts, sizes, strict=True):
+        mine = scores[lo : lo + n]
+        expected = np.argsort(-mine, kind="stable")[:k]
+        assert positions.tolist() == expected.tolist()
+        assert top.tolist() == mine[expected].tolist()
