@@ -2,10 +2,15 @@
 that went quiet, partitions that went idle.
 
 Each partition of the member stage merges several sources (impressions, clicks,
-autoplays) into one stream whose watermark is its slowest source's newest event time
-minus the lateness (see `labels.clock`). Near-line two things move it besides events:
-a source silent for `idle_s` of wall time stops holding it back (as Flink's idle
-sources), and on a partition where nothing arrives for `idle_s`, event time follows
+autoplays, dismissals) into one stream whose watermark is its slowest source's newest
+event time minus the lateness (see `labels.clock`). Dismissals make no labels, but
+their topic can be read hours behind the others while a worker catches up, and an event
+behind the watermark is late: so near-line they hold it back too (offline the log
+comes in event-time order). Near-line three things move it besides events: a source
+with nothing left to read on the partition stops holding it back (the runtime knows
+from its consumer: waiting for it would wait for records that do not exist, as Kafka
+Streams' tasks do not), so does a source silent for `idle_s` of wall time (as Flink's
+idle sources), and on a partition where nothing arrives for `idle_s`, event time follows
 the wall clock, so windows still close. The runtime calls `observe` for every event
 and `tick` whenever it has nothing else to do; both say when the watermark entered a
 new UTC day, the moment to advance every member of the partition.
@@ -13,7 +18,11 @@ new UTC day, the moment to advance every member of the partition.
 
 from __future__ import annotations
 
-from labels.clock import IdleTimer, StreamClock
+from collections.abc import Iterable
+
+from labels.clock import SOURCES, IdleTimer, StreamClock
+
+LIVE_SOURCES = (*SOURCES, "dismissal")  # the activity kinds a partition's watermark waits for
 
 
 class PartitionClocks:
@@ -29,11 +38,20 @@ class PartitionClocks:
     (True, True)
     >>> clocks.tick(0, wall_s=100.0), clocks.watermark_ms(0) == 5 * day + 100_000 - 1000
     (False, True)
+    >>> # dismissals read behind hold it back, until their topic has nothing left
+    >>> clocks.observe(1, "impression", 5 * day, 0.0), clocks.observe(1, "click", 5 * day, 0.0)
+    (False, False)
+    >>> clocks.observe(1, "autoplay", 5 * day, 0.0), clocks.observe(1, "dismissal", day, 0.0)
+    (False, True)
+    >>> clocks.watermark_ms(1) == day - 1000
+    True
+    >>> clocks.tick(1, wall_s=1.0, drained=["dismissal"]), clocks.watermark_ms(1) == 5 * day - 1000
+    (True, True)
     """
 
     def __init__(self, lateness_ms: int, idle_s: float) -> None:
         self.lateness_ms = lateness_ms
-        self.idle = IdleTimer(idle_s=idle_s)
+        self.idle = IdleTimer(idle_s=idle_s, sources=LIVE_SOURCES)
         self.clocks: dict[int, StreamClock] = {}
 
     def watermark_ms(self, partition: int) -> int:
@@ -46,16 +64,19 @@ class PartitionClocks:
         if clock is None:
             # No event-time hold near-line: a lagging source holds the watermark back
             # until it has been silent in wall time.
-            clock = self.clocks[partition] = StreamClock(self.lateness_ms, None)
+            clock = self.clocks[partition] = StreamClock(self.lateness_ms, None, LIVE_SOURCES)
         self.idle.touch(partition, kind, wall_s)
         return clock.observe(kind, ts_ms) | self._quiet(partition, clock, wall_s)
 
-    def tick(self, partition: int, wall_s: float) -> bool:
-        """Nothing arrived on `partition` just now; True when the watermark entered a new day."""
+    def tick(self, partition: int, wall_s: float, drained: Iterable[str] = ()) -> bool:
+        """Nothing arrived on `partition` just now, and the sources `drained` have nothing
+        left to read there; True when the watermark entered a new day."""
         clock = self.clocks.get(partition)
         if clock is None or not clock.newest:
             return False
         new_day = self._quiet(partition, clock, wall_s)
+        for source in drained:
+            new_day |= clock.quiet(source)
         for idle, passed_ms in self.idle.idle([partition], wall_s):
             self.idle.touch(idle, None, wall_s)
             new_day |= clock.tick(max(clock.newest.values()) + passed_ms)

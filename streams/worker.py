@@ -159,6 +159,11 @@ class Worker:
         self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
         self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
         self.fetched: dict[tuple[str, int], tuple[int, int]] = {}  # next offset, queued
+        self.drained: set[tuple[str, int]] = set()  # inputs with nothing left to read
+        self.kinds = {  # activity topic -> the kind of its records (a source of the clock)
+            settings.topic(t): model.model_fields["kind"].default
+            for t, model in ACTIVITY_TOPICS.items()
+        }
         self.ticker = Ticker(
             settings.bootstrap, settings.topic(CLOCK_TICKS), settings.partitions, TICK_S
         )
@@ -328,7 +333,7 @@ class Worker:
         self._follow(outs)
         now = time.time()
         if topic == CLOCK_TICKS:
-            if self.clocks.tick(ctx.partition, now):
+            if self.clocks.tick(ctx.partition, now, self._drained(ctx.partition)):
                 self._sweep(ctx.partition, state, outs)
             self._periodic(now)
         elif topic == MEMBER_UPDATES:
@@ -357,11 +362,8 @@ class Worker:
             self._dead(outs, key, value, record)
             return
         partition = message_context().partition
-        # a dismissal is judged (late, duplicate) but is no source of the clock
         dismissal = isinstance(record, Dismissal)
-        new_day = not dismissal and self.clocks.observe(
-            partition, record.kind, record.ts, time.time()
-        )
+        new_day = self.clocks.observe(partition, record.kind, record.ts, time.time())
         labels_of = self._label_state(key, state)
         videos = VideoStats(self.watch)
         everyone = global_stats(self.watch, self.settings.partitions)
@@ -600,7 +602,7 @@ class Worker:
         try:
             inputs = {t.name for t in self.topics.values()}
             owned = [tp for tp in consumer.assignment() if tp.topic in inputs]
-            lag = 0
+            lag, drained = 0, set()
             for tp in owned:
                 if tp.topic == ticks:
                     continue
@@ -612,16 +614,23 @@ class Worker:
                 done = self.done.get((tp.topic, tp.partition))
                 if done is None:  # nothing processed here yet: where the group resumes
                     done = self._resumes_after(tp, low)
-                behind = max(0, high - done - 1)
-                lag += 0 if self._fetched_to(tp, high) else behind
+                behind = 0 if self._fetched_to(tp, high) else max(0, high - done - 1)
+                lag += behind
+                if not behind:
+                    drained.add((tp.topic, tp.partition))
         except KafkaException:
             return  # the broker is away: the last figures stand
+        self.drained = set() if math.isnan(lag) else drained  # nan: not all fetched yet
         mine = sorted(tp.partition for tp in owned if tp.topic == ticks)
         for gone in set(self.status["partitions"]) - set(mine):
             self._forget(gone)
         self.status["partitions"] = mine
         self.status["lag"] = lag
         self.debounce.widen = WIDEN_BEHIND if lag > BEHIND_RECORDS else WIDEN
+
+    def _drained(self, partition: int) -> list[str]:
+        """The activity kinds with nothing left to read on `partition`, as last measured."""
+        return [self.kinds[t] for t, p in self.drained if p == partition and t in self.kinds]
 
     def _resumes_after(self, tp: TopicPartition, low: int) -> int:
         """The offset before the group's committed one (asked once: a partition with
@@ -660,6 +669,7 @@ class Worker:
         self._drop_decoded()
         self.done.clear()
         self.fetched.clear()
+        self.drained = set()
         self.status.update(partitions=[], lag=float("nan"))
         self._start_app()
 

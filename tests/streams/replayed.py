@@ -96,8 +96,11 @@ def wait_mid_stream(world: Path, settings: Settings) -> None:
     wait_until(mid_stream, 60, "a third of the log processed and labels coming out")
 
 
-def _closing_events(settings: Settings, last_ts: int) -> list:
-    """Per partition, one event of each labelled kind after every window has closed."""
+LABELLED = ("impression", "click", "autoplay")
+
+
+def _closing_events(settings: Settings, last_ts: int, kinds: tuple[str, ...] = LABELLED) -> list:
+    """Per partition, one event of each of `kinds` after every window has closed."""
     ts = last_ts + int((settings.window_s + settings.lateness_s) * 1000) + 1
     members: dict[int, str] = {}
     n = 0
@@ -117,7 +120,7 @@ def _closing_events(settings: Settings, last_ts: int) -> list:
                 event_id=f"{member}-a", course_id="none2", watched_s=1.0, video_s=9.0, **common
             ),
         ]
-    return events
+    return [e for e in events if e.kind in kinds]
 
 
 def _publish(settings: Settings, events: list) -> None:
@@ -159,17 +162,20 @@ def mismatch(online: Counter, offline: Counter) -> str:
     )
 
 
-def offline_labels(world: Path, settings: Settings) -> Counter:
+def offline_labels(world: Path, settings: Settings, kinds: tuple[str, ...] = LABELLED) -> Counter:
     """The offline labeller's labels of the log and the closing events (JSON, counted)."""
     events = list(read_events(world))
-    return _offline([*events, *_closing_events(settings, max(e.ts for e in events))], settings)
+    closing = _closing_events(settings, max(e.ts for e in events), kinds)
+    return _offline([*events, *closing], settings)
 
 
-def finish(world: Path, settings: Settings) -> tuple[Counter, Counter]:
+def finish(
+    world: Path, settings: Settings, kinds: tuple[str, ...] = LABELLED
+) -> tuple[Counter, Counter]:
     """Once every line of the log is processed (committed by the worker's group), close
-    every window; both label sets (offline, online)."""
+    every window with closing events of `kinds`; both label sets (offline, online)."""
     events = list(read_events(world))
     wait_until(lambda: processed(settings) >= len(events), 120, "every line of the log processed")
-    _publish(settings, _closing_events(settings, max(e.ts for e in events)))
-    expected = offline_labels(world, settings)
+    _publish(settings, _closing_events(settings, max(e.ts for e in events), kinds))
+    expected = offline_labels(world, settings, kinds)
     return expected, _online(settings, sum(expected.values()))
