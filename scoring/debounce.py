@@ -7,7 +7,8 @@ are replaced at once, so a rescore takes every member changed since the previous
 and the next one waits at least `widen` times as long as this one took: rescoring then
 takes at most 1 / (1 + widen) of the worker's time, whatever the load, and the period
 returns to `period_ms` as soon as rescoring is cheap again. Once nothing new arrives,
-the next rescore writes every changed member's list.
+rescores follow each other after the period alone until every changed member's list
+is written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ V = TypeVar("V")
 WIDEN = 3.0  # the wait after a rescore, in multiples of what that rescore took
 # While far behind, lists are replaced long before anyone reads them: rescore less.
 WIDEN_BEHIND = 9.0
+# Nothing waits to be processed: rescoring takes no record's time, so the members a
+# rescore's time budget left are scored next, after the period only.
+WIDEN_IDLE = 0.0
+
+
+def widen_for(lag: float, behind: int) -> float:
+    """The widening for a worker with `lag` records not processed yet (nan: not known),
+    far behind past `behind` of them.
+
+    >>> widen_for(0, 1000), widen_for(5, 1000), widen_for(5000, 1000), widen_for(float("nan"), 1)
+    (0.0, 3.0, 9.0, 3.0)
+    """
+    if lag == 0:
+        return WIDEN_IDLE
+    return WIDEN_BEHIND if lag > behind else WIDEN
 
 
 class Debouncer(Generic[K, V]):

@@ -77,7 +77,7 @@ from schemas import (
     parse_activity,
 )
 from scoring.cohort_skills import CohortSkills, SkillUpdate, skill_updates
-from scoring.debounce import WIDEN, WIDEN_BEHIND, Debouncer
+from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.decoded import Decoded
 from streams.follow import Follower
@@ -626,7 +626,7 @@ class Worker:
             self._forget(gone)
         self.status["partitions"] = mine
         self.status["lag"] = lag
-        self.debounce.widen = WIDEN_BEHIND if lag > BEHIND_RECORDS else WIDEN
+        self.debounce.widen = widen_for(lag, BEHIND_RECORDS)
 
     def _drained(self, partition: int) -> list[str]:
         """The activity kinds with nothing left to read on `partition`, as last measured."""

@@ -3,7 +3,7 @@ scored in the end, and the period comes back once rescoring is cheap."""
 
 from __future__ import annotations
 
-from scoring.debounce import WIDEN, Debouncer
+from scoring.debounce import WIDEN, Debouncer, widen_for
 
 
 def test_rescoring_takes_a_bounded_share_of_a_busy_worker():
@@ -61,3 +61,16 @@ def test_a_narrower_widen_shortens_the_wait_already_running():
     assert not d.due(now_ms=4000)
     d.widen = 3.0  # caught up: 3 x 1000 ms from the same rescore
     assert d.due(now_ms=4000)
+
+
+def test_with_nothing_left_to_process_what_a_rescore_left_goes_next():
+    """A rescore whose time ran out (members left) while nothing waits to be processed:
+    the next starts after the period, not after widen x its cost; behind, it waits."""
+    d = Debouncer(period_ms=100, widen=widen_for(lag=0, behind=1000))
+    d.mark("m1", "s", now_ms=0)
+    d.mark("m2", "s", now_ms=0)
+    batch = d.take()
+    d.done(now_ms=1000, cost_ms=1000, left={"m2": batch["m2"]})
+    assert not d.due(now_ms=1099) and d.due(now_ms=1100)
+    d.widen = widen_for(lag=10, behind=1000)
+    assert not d.due(now_ms=3999) and d.due(now_ms=4000)
