@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from replay.logs import KIND_TOPICS, read_events
+from replay.logs import read_events
 from replay.simulate import simulate
 from replay.world import WorldConfig
-from schemas import Bounds, DeadLetter, RecordError, parse_activity
+from schemas import KIND_TOPICS, Bounds, DeadLetter, RecordError, parse_activity
 
 
 def best_us(call: Callable[..., object], items: list[tuple], repeat: int) -> float:

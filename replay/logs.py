@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import ACTIVITY_ADAPTER, ACTIVITY_TOPICS, AnyActivity, Course, Label, Member
+from schemas import ACTIVITY_ADAPTER, KIND_TOPICS, AnyActivity, Course, Label, Member
 from schemas.parse import describe
 
 COURSES_FILE = "courses.jsonl"
@@ -28,10 +28,6 @@ MEMBERS_FILE = "members.jsonl"
 EVENTS_FILE = "events.jsonl"
 TRUTH_FILE = "truth.json"
 
-# Activity `kind` -> contract topic name.
-KIND_TOPICS: dict[str, str] = {
-    model.model_fields["kind"].default: topic for topic, model in ACTIVITY_TOPICS.items()
-}
 M = TypeVar("M", bound=BaseModel)
 
 

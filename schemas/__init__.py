@@ -3,6 +3,7 @@
 from schemas.activity import (
     ACTIVITY_ADAPTER,
     ACTIVITY_TOPICS,
+    KIND_TOPICS,
     Activity,
     AnyActivity,
     Autoplay,
@@ -24,6 +25,7 @@ __all__ = [
     "ACTIVITY_TOPICS",
     "DEFAULT_CHANNELS",
     "DIFFICULTIES",
+    "KIND_TOPICS",
     "MAX_RECORD_BYTES",
     "Activity",
     "AnyActivity",

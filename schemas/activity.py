@@ -143,3 +143,7 @@ ACTIVITY_TOPICS: dict[str, type[Activity]] = {
     "autoplays": Autoplay,
     "dismissals": Dismissal,
 }
+# Activity `kind` -> contract topic name.
+KIND_TOPICS: dict[str, str] = {
+    model.model_fields["kind"].default: topic for topic, model in ACTIVITY_TOPICS.items()
+}

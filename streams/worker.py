@@ -64,6 +64,7 @@ from nearline.metrics import Metrics
 from nearline.topics import partition_of
 from schemas import (
     ACTIVITY_TOPICS,
+    KIND_TOPICS,
     Autoplay,
     Click,
     Course,
@@ -160,10 +161,8 @@ class Worker:
         self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
         self.fetched: dict[tuple[str, int], tuple[int, int]] = {}  # next offset, queued
         self.drained: set[tuple[str, int]] = set()  # inputs with nothing left to read
-        self.kinds = {  # activity topic -> the kind of its records (a source of the clock)
-            settings.topic(t): model.model_fields["kind"].default
-            for t, model in ACTIVITY_TOPICS.items()
-        }
+        # activity topic -> the kind of its records (a source of the clock)
+        self.kinds = {settings.topic(topic): kind for kind, topic in KIND_TOPICS.items()}
         self.ticker = Ticker(
             settings.bootstrap, settings.topic(CLOCK_TICKS), settings.partitions, TICK_S
         )

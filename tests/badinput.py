@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 
 from labels.clock import SOURCES
 from nearline.topics import partition_of
-from replay.logs import KIND_TOPICS
-from schemas import AnyActivity, ErrorType
+from schemas import KIND_TOPICS, AnyActivity, ErrorType
 from schemas.fields import MAX_TS_MS, MIN_TS_MS
 from schemas.parse import MAX_RECORD_BYTES
 

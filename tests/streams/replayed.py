@@ -24,7 +24,7 @@ from nearline.supervise import isolated_settings, read_at_least, wait_until
 from nearline.topics import group_lag, partition_of, read_topic, topic_size
 from replay.logs import read_events
 from replay.publish import publish_log
-from schemas import ACTIVITY_TOPICS, Autoplay, Click, Impression, Label
+from schemas import ACTIVITY_TOPICS, KIND_TOPICS, Autoplay, Click, Impression, Label
 
 DAY_S = 4.0  # wall seconds per simulated day: the world's ~850 events at ~60 per second
 SPEED = 86_400 / DAY_S
@@ -125,10 +125,9 @@ def _closing_events(settings: Settings, last_ts: int, kinds: tuple[str, ...] = L
 
 def _publish(settings: Settings, events: list) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
-    topics = {"impression": "impressions", "click": "clicks", "autoplay": "autoplays"}
     for e in events:
         producer.send(
-            settings.topic(topics[e.kind]),
+            settings.topic(KIND_TOPICS[e.kind]),
             key=e.member_id.encode(),
             value=e.model_dump_json().encode(),
         )
