@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
 
@@ -43,6 +43,7 @@ class Treatments:
 
     splits: Mapping[str, Mapping[str, float]]
     experiment: str = "default"
+    live: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for channel, split in self.splits.items():
@@ -50,11 +51,12 @@ class Treatments:
                 raise ValueError(f"{channel}: shares must be in [0, 1], got {dict(split)}")
             if not math.isclose(sum(split.values()), 1.0, abs_tol=1e-9):
                 raise ValueError(f"{channel}: shares sum to {sum(split.values())}, not 1")
+        live = {c: tuple(v for v, x in s.items() if x > 0.0) for c, s in self.splits.items()}
+        object.__setattr__(self, "live", live)  # each channel's variants with a share
 
     def variant(self, member_id: str, channel: str) -> str:
         """The member's model variant on `channel`; KeyError for an unconfigured channel."""
-        split = self.splits[channel]
-        live = [variant for variant, share in split.items() if share > 0.0]
+        split, live = self.splits[channel], self.live[channel]
         if len(live) == 1:  # no experiment on this channel: every point lands there
             return live[0]
         u = unit_hash(member_id, f"{self.experiment}/{channel}")
