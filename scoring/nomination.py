@@ -176,11 +176,7 @@ def _merged_walk(
     n_touched = 0
     last = 0  # the rank of the last group walked
     while True:
-        pick, rank = -1, NO_RANK
-        for h in range(n_heads):
-            pos = walk[h, 3]
-            if pos < limit and (walk[h, 1] < walk[h, 2] or walk[h, 4]) and pos + 1 < rank:
-                pick, rank = h, pos + 1
+        pick, rank = _next_head(walk, n_heads, limit, True)
         if pick < 0 or (n_touched >= limit and rank > last):
             return True, n_touched
         kind, at, end, pos = walk[pick, 0], walk[pick, 1], walk[pick, 2], walk[pick, 3]
@@ -208,6 +204,20 @@ def _merged_walk(
             )
         walk[pick, 1], walk[pick, 3] = at, pos
         last = rank
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_head(walk, n_heads, limit, past_end):
+    """(head, rank) of the head whose next group ranks best (its count + 1; ties: the
+    first head) among those counted below `limit` with entries left or, `past_end`,
+    courses left out past their end; (-1, NO_RANK) when none."""
+    pick, rank = -1, NO_RANK
+    for h in range(n_heads):
+        pos = walk[h, 3]
+        more = walk[h, 1] < walk[h, 2] or (past_end and walk[h, 4])
+        if pos < limit and more and pos + 1 < rank:
+            pick, rank = h, pos + 1
+    return pick, rank
 
 
 @numba.njit(cache=True, nogil=True)
@@ -369,10 +379,7 @@ def _merged_reasons(
     keyed = 0
     last = 0  # the rank of the last group walked
     while True:
-        pick, rank = -1, NO_RANK
-        for h in range(n_heads):
-            if walk[h, 1] < walk[h, 2] and walk[h, 3] + 1 < rank:
-                pick, rank = h, walk[h, 3] + 1
+        pick, rank = _next_head(walk, n_heads, NO_RANK, False)
         if pick < 0 or (keyed >= n_cand and rank > last):
             break
         e, end, ahead, offer = walk[pick, 1], walk[pick, 2], walk[pick, 3], rank * n_labels
