@@ -174,8 +174,8 @@ def fixed_from_parts(parts: Parts, w: np.ndarray, b: float) -> np.ndarray:
 
 def _per_row(parts: Parts) -> tuple[np.ndarray, ...]:
     """The arguments of `_features`: what `parts` holds once per row or for all rows,
-    as one value per row. The logarithms of values
-    that are rarely 0 are taken here, where numpy's are vectorised."""
+    as one value per row. The logarithms of values that are rarely 0 are taken here,
+    where numpy's are vectorised."""
     catalog, rows, skill_cos, seniority, seen, ts, ctr_logit, log_impressions = parts
     n = len(rows)
 
