@@ -7,10 +7,12 @@ event time minus the lateness (see `labels.clock`). Dismissals make no labels, b
 their topic can be read hours behind the others while a worker catches up, and an event
 behind the watermark is late: so near-line they hold it back too (offline the log
 comes in event-time order). Near-line three things move it besides events: a source
-with nothing left to read on the partition stops holding it back (the runtime knows
-from its consumer: waiting for it would wait for records that do not exist, as Kafka
-Streams' tasks do not), so does a source silent for `idle_s` of wall time (as Flink's
-idle sources), and on a partition where nothing arrives for `idle_s`, event time follows
+seen on the partition that has nothing left to read there stops holding it back (the
+runtime knows from its consumer: waiting for it would wait for records that do not
+exist, as Kafka Streams' tasks do not; a source not seen yet may be one whose producer
+has not started, and waits for the next rule), so does a source silent for `idle_s` of
+wall time (as Flink's idle sources), and on a partition where nothing arrives for
+`idle_s`, event time follows
 the wall clock, so windows still close. The runtime calls `observe` for every event
 and `tick` whenever it has nothing else to do; both say when the watermark entered a
 new UTC day, the moment to advance every member of the partition.
@@ -47,6 +49,11 @@ class PartitionClocks:
     True
     >>> clocks.tick(1, wall_s=1.0, drained=["dismissal"]), clocks.watermark_ms(1) == 5 * day - 1000
     (True, True)
+    >>> # a source not seen yet holds it back though it has nothing to read (until quiet)
+    >>> clocks.observe(2, "impression", 5 * day, 0.0), clocks.tick(2, 1.0, drained=["click"])
+    (False, False)
+    >>> clocks.watermark_ms(2)
+    -1000
     """
 
     def __init__(self, lateness_ms: int, idle_s: float) -> None:
@@ -70,13 +77,15 @@ class PartitionClocks:
 
     def tick(self, partition: int, wall_s: float, drained: Iterable[str] = ()) -> bool:
         """Nothing arrived on `partition` just now, and the sources `drained` have nothing
-        left to read there; True when the watermark entered a new day."""
+        left to read there (those seen on it stop holding the watermark back); True when
+        the watermark entered a new day."""
         clock = self.clocks.get(partition)
         if clock is None or not clock.newest:
             return False
         new_day = self._quiet(partition, clock, wall_s)
         for source in drained:
-            new_day |= clock.quiet(source)
+            if source in clock.newest:
+                new_day |= clock.quiet(source)
         for idle, passed_ms in self.idle.idle([partition], wall_s):
             self.idle.touch(idle, None, wall_s)
             new_day |= clock.tick(max(clock.newest.values()) + passed_ms)

@@ -99,17 +99,22 @@ def wait_mid_stream(world: Path, settings: Settings) -> None:
 LABELLED = ("impression", "click", "autoplay")
 
 
-def _closing_events(settings: Settings, last_ts: int, kinds: tuple[str, ...] = LABELLED) -> list:
-    """Per partition, one event of each of `kinds` after every window has closed."""
-    ts = last_ts + int((settings.window_s + settings.lateness_s) * 1000) + 1
+def one_member_per_partition(settings: Settings, prefix: str) -> list[str]:
+    """Member ids `prefix0`, `prefix1`, ... one on each partition."""
     members: dict[int, str] = {}
     n = 0
     while len(members) < settings.partitions:
-        member = f"closer{n}"
+        member = f"{prefix}{n}"
         members.setdefault(partition_of(member.encode(), settings.partitions), member)
         n += 1
+    return list(members.values())
+
+
+def _closing_events(settings: Settings, last_ts: int, kinds: tuple[str, ...] = LABELLED) -> list:
+    """Per partition, one event of each of `kinds` after every window has closed."""
+    ts = last_ts + int((settings.window_s + settings.lateness_s) * 1000) + 1
     events = []
-    for member in members.values():
+    for member in one_member_per_partition(settings, "closer"):
         common = {"member_id": member, "ts": ts}
         events += [
             Impression(
