@@ -213,10 +213,7 @@ def generate_many(
     lists.sync(catalog)
     block = _Block(catalog, lists, signals, ts)
     out: list[Candidates | None] = [None] * len(signals)
-    depth = {
-        i: min(limit, max(32, math.ceil(3 * limit / (len(block.labels(i)) + 2))))
-        for i in range(len(signals))
-    }
+    depth = {i: _first_depth(catalog, len(block.labels(i)), limit) for i in range(len(signals))}
     while depth:
         for i, c in _pass(block, depth, limit).items():
             out[i] = c
@@ -225,6 +222,14 @@ def generate_many(
         }
     assert all(c is not None for c in out)
     return out  # type: ignore[return-value]
+
+
+def _first_depth(catalog: Catalog, n_labels: int, limit: int) -> int:
+    """How deep a member's first pass reads. Where every live course fits in `limit`,
+    only heads read to their ends decide the candidates: shallower passes are wasted."""
+    if len(catalog) - int(catalog.retired.sum()) <= limit:
+        return limit
+    return min(limit, max(32, math.ceil(3 * limit / (n_labels + 2))))
 
 
 def _pass(block: _Block, depth: Mapping[int, int], limit: int) -> dict[int, Candidates]:

@@ -56,7 +56,7 @@ def world(weights: str, seed: int) -> tuple[Catalog, list[Signals]]:
 
 
 @pytest.mark.parametrize("weights", ["few", "many"])
-@pytest.mark.parametrize("limit", [5, 60, 400])
+@pytest.mark.parametrize("limit", [5, 60, 400, 600])  # 600: every live course
 def test_deep_catalogs_give_the_reference_candidates(weights, limit):
     for seed in range(3):
         catalog, signals = world(weights, seed)
