@@ -80,6 +80,7 @@ from schemas import (
 from scoring.cohort_skills import CohortSkills, SkillUpdate, skill_updates
 from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
+from streams.admin import topic_manager
 from streams.decoded import Decoded
 from streams.follow import Follower
 from streams.served import Served
@@ -183,7 +184,6 @@ class Worker:
             commit_interval=COMMIT_S,
             state_dir=str(self.settings.data_dir),
             loglevel=self.loglevel,
-            auto_create_topics=True,  # the stores' changelogs; contract topics exist already
             consumer_extra_config={
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 2000,
@@ -198,6 +198,7 @@ class Worker:
             },
             on_message_processed=self._processed,
             broker_availability_timeout=0,  # a broker away is waited for, never fatal
+            topic_manager=topic_manager(self.settings.bootstrap, self.settings.app_id),
         )
         self.topics = {name: self._topic(name) for name in self._names()}
         self._build()
