@@ -213,7 +213,8 @@ def generate_many(
     lists.sync(catalog)
     block = _Block(catalog, lists, signals, ts)
     out: list[Candidates | None] = [None] * len(signals)
-    depth = {i: _first_depth(catalog, len(block.labels(i)), limit) for i in range(len(signals))}
+    live = int(lists.live_of_skill_row.sum())
+    depth = {i: _first_depth(live, len(block.labels(i)), limit) for i in range(len(signals))}
     while depth:
         for i, c in _pass(block, depth, limit).items():
             out[i] = c
@@ -224,10 +225,11 @@ def generate_many(
     return out  # type: ignore[return-value]
 
 
-def _first_depth(catalog: Catalog, n_labels: int, limit: int) -> int:
-    """How deep a member's first pass reads. Where every live course fits in `limit`,
-    only heads read to their ends decide the candidates: shallower passes are wasted."""
-    if len(catalog) - int(catalog.retired.sum()) <= limit:
+def _first_depth(live: int, n_labels: int, limit: int) -> int:
+    """How deep a member's first pass reads. Where every one of the `live` courses fits
+    in `limit`, only heads read to their ends decide the candidates: shallower passes
+    are wasted."""
+    if live <= limit:
         return limit
     return min(limit, max(32, math.ceil(3 * limit / (n_labels + 2))))
 
