@@ -16,7 +16,12 @@ from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from nearline.broker import DEFAULT_PORT, BrokerError, LocalBroker, cache_dir, ephemeral_ports
 from nearline.config import Settings
-from nearline.runtime import exit_on_sigterm, reuse_freed_memory, single_threaded_blas
+from nearline.runtime import (
+    collect_rarely,
+    exit_on_sigterm,
+    reuse_freed_memory,
+    single_threaded_blas,
+)
 from nearline.snapshot import SnapshotError
 from replay.publish import DELIVERY_TIMEOUT_S
 from replay.wheel import WheelError
@@ -457,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     single_threaded_blas()
     reuse_freed_memory()
+    collect_rarely()
     exit_on_sigterm()
     handler: Callable[[argparse.Namespace], None] = args.func
     try:

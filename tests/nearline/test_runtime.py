@@ -1,13 +1,15 @@
+import gc
 import resource
 import signal
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from nearline.runtime import reuse_freed_memory, single_threaded_blas
+from nearline.runtime import collect_rarely, reuse_freed_memory, single_threaded_blas
 from nearline.supervise import wait_until
 
 
@@ -32,6 +34,30 @@ def test_freed_arrays_are_reused_without_page_faults():
         block()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 2 * 2**20 // resource.getpagesize()  # under one array's pages in all
+
+
+class Node:
+    """An object in a reference cycle with itself: freed only by the collector."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_cycles_are_still_freed_by_rare_collections():
+    defaults = gc.get_threshold()
+    collect_rarely()
+    try:
+        young = gc.get_stats()[0]["collections"]
+        first = Node()
+        freed = weakref.ref(first)
+        del first
+        for _ in range(300_000):
+            Node()
+        young = gc.get_stats()[0]["collections"] - young
+    finally:
+        gc.set_threshold(*defaults)
+    assert freed() is None  # a young collection ran and freed the first cycle
+    assert young < 10  # by default: one per 700 new objects, about 400 here
 
 
 CHILD = """
