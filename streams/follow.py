@@ -16,8 +16,11 @@ from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from streams.offsets import watermarks
+
 log = logging.getLogger(__name__)
 POLL_S = 0.2
+TIMEOUT_S = 30.0  # for the topics' metadata and offsets
 BATCH = 5000
 
 
@@ -47,18 +50,11 @@ class Follower(threading.Thread):
 
     def _assign(self) -> dict[tuple[str, int], int]:
         """Every partition of the topics from the beginning; their end offsets now."""
-        tps = []
-        metadata = self.consumer.list_topics(timeout=30)
-        for topic in self.topics:
-            partitions = metadata.topics[topic].partitions
-            tps += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
-        self.consumer.assign(tps)
-        ends = {}
-        for tp in tps:
-            low, high = self.consumer.get_watermark_offsets(tp, timeout=30)
-            if high > low:
-                ends[tp.topic, tp.partition] = high
-        return ends
+        metadata = self.consumer.list_topics(timeout=TIMEOUT_S)
+        every = [(t, p) for t in self.topics for p in metadata.topics[t].partitions]
+        offsets = watermarks(self.consumer, every, TIMEOUT_S)
+        self.consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in every])
+        return {at: high for at, (low, high) in offsets.items() if high > low}
 
     def run(self) -> None:
         try:

@@ -23,6 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from rocksdict import Options, Rdict, WriteBatch
 
 from nearline.config import Settings
+from streams.offsets import watermarks
 
 log = logging.getLogger(__name__)
 
@@ -187,14 +188,12 @@ class Follower:
             tps = [
                 TopicPartition(self.topic, p, stored.get(p, OFFSET_BEGINNING)) for p in partitions
             ]
+            offsets = watermarks(
+                consumer, [(self.topic, p) for p in partitions], METADATA_TIMEOUT_S
+            )
             consumer.assign(tps)
-            ends = {}
-            starts = {}
-            for p in partitions:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, p), timeout=METADATA_TIMEOUT_S
-                )
-                ends[p], starts[p] = high, stored.get(p, low)
+            ends = {p: offsets[self.topic, p][1] for p in partitions}
+            starts = {p: stored.get(p, offsets[self.topic, p][0]) for p in partitions}
             log.info("following %s from %s to %s", self.topic, starts, ends)
             caught_up = False
             while not self._stop.is_set():
