@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator
 from functools import reduce
 from typing import Any, NamedTuple
 
-import orjson
 from confluent_kafka import KafkaException, TopicPartition
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
@@ -158,9 +157,8 @@ class Worker:
         self.followed = {settings.topic(n): n for n in FOLLOWED}  # topic -> unprefixed name
         self.follower = Follower(settings.bootstrap, list(self.followed))
         self._polled = {"model": time.monotonic(), "lag": 0.0}
-        self.done: dict[tuple[str, int], int] = {}  # last offset processed, per input
-        self.resumed: dict[tuple[str, int], int] = {}  # the same, before this worker's
-        self.fetched: dict[tuple[str, int], tuple[int, int]] = {}  # next offset, queued
+        self.done: dict[tuple[str, int], int] = {}  # next offset after the last processed
+        self.resumed: dict[tuple[str, int], int] = {}  # the group's committed offsets
         self.drained: set[tuple[str, int]] = set()  # inputs with nothing left to read
         # activity topic -> the kind of its records (a source of the clock)
         self.kinds = {settings.topic(topic): kind for kind, topic in KIND_TOPICS.items()}
@@ -187,8 +185,6 @@ class Worker:
             consumer_extra_config={
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 2000,
-                "statistics.interval.ms": int(LAG_POLL_S * 1000),
-                "stats_cb": self._fetch_stats,
             },
             # murmur2, as every producer here: keyed outputs are co-partitioned with input
             producer_extra_config={
@@ -320,7 +316,7 @@ class Worker:
         return self.metrics.render(gauges)
 
     def _processed(self, topic: str, partition: int, offset: int) -> None:
-        self.done[topic, partition] = offset
+        self.done[topic, partition] = offset + 1
 
     # -- the member stage ------------------------------------------------------------
 
@@ -594,16 +590,18 @@ class Worker:
             self._measure_lag()
 
     def _measure_lag(self) -> None:
-        """Partitions owned and records not processed yet (ticks left out), counted from
-        the last offset processed (or the group's committed one) to the partition's end,
-        and nothing for a partition fetched to its end."""
+        """Partitions owned and records not processed yet (ticks left out), from the
+        consumer's position to the partition's end. The position passes what no record
+        reports (transaction markers, a killed worker's aborted outputs). A partition
+        assigned again has no position until something new is fetched: there, where
+        processing got to, or the group's committed offset."""
         consumer = self.app._consumer  # Quix has no public handle on its consumer
         ticks = self.settings.topic(CLOCK_TICKS)
         try:
             inputs = {t.name for t in self.topics.values()}
             owned = [tp for tp in consumer.assignment() if tp.topic in inputs]
             lag, drained = 0, set()
-            for tp in owned:
+            for tp in consumer.position(owned):  # from this process: no request
                 if tp.topic == ticks:
                     continue
                 # cached: from the last fetch, no request (one would queue behind fetches)
@@ -611,10 +609,10 @@ class Worker:
                 if high < 0:
                     lag = float("nan")  # not fetched yet
                     break
-                done = self.done.get((tp.topic, tp.partition))
-                if done is None:  # nothing processed here yet: where the group resumes
-                    done = self._resumes_after(tp, low)
-                behind = 0 if self._fetched_to(tp, high) else max(0, high - done - 1)
+                at = tp.offset
+                if at < 0:
+                    at = self.done.get((tp.topic, tp.partition)) or self._resumes_at(tp, low)
+                behind = max(0, high - at)
                 lag += behind
                 if not behind:
                     drained.add((tp.topic, tp.partition))
@@ -632,14 +630,14 @@ class Worker:
         """The activity kinds with nothing left to read on `partition`, as last measured."""
         return [self.kinds[t] for t, p in self.drained if p == partition and t in self.kinds]
 
-    def _resumes_after(self, tp: TopicPartition, low: int) -> int:
-        """The offset before the group's committed one (asked once: a partition with
-        nothing new since this worker took it over has no position to read)."""
+    def _resumes_at(self, tp: TopicPartition, low: int) -> int:
+        """The group's committed offset, else the partition's first (asked once: a
+        partition with nothing new since this worker took it over has no position)."""
         key = (tp.topic, tp.partition)
         if key not in self.resumed:
             consumer = self.app._consumer
             (at,) = consumer.committed([TopicPartition(*key)], timeout=5)
-            self.resumed[key] = (at.offset if at.offset >= 0 else low) - 1
+            self.resumed[key] = at.offset if at.offset >= 0 else low
         return self.resumed[key]
 
     def _drop_decoded(self) -> None:
@@ -668,7 +666,6 @@ class Worker:
             self._forget(partition)
         self._drop_decoded()
         self.done.clear()
-        self.fetched.clear()
         self.drained = set()
         self.status.update(partitions=[], lag=float("nan"))
         self._start_app()
@@ -680,24 +677,10 @@ class Worker:
         self.due.pop(partition, None)
         self.seeded.discard(partition)
         self.resumed = {k: v for k, v in self.resumed.items() if k[1] != partition}
+        self.done = {k: v for k, v in self.done.items() if k[1] != partition}
         self.swept.pop(partition, None)
         n = self.settings.partitions
         self.debounce.forget(lambda key: partition_of(key, n) == partition)
-
-    def _fetch_stats(self, raw: str) -> None:
-        """librdkafka's statistics: how far each partition is fetched and what waits in
-        its queue. The fetch passes what no record reports (transaction markers, a
-        killed worker's aborted outputs), so offsets processed alone never reach the end."""
-        for topic, stats in orjson.loads(raw).get("topics", {}).items():
-            for partition, p in stats.get("partitions", {}).items():
-                if int(partition) >= 0:
-                    self.fetched[topic, int(partition)] = (p["next_offset"], p["fetchq_cnt"])
-
-    def _fetched_to(self, tp: TopicPartition, high: int) -> bool:
-        """Everything below `high` fetched and handed over (each record handed over is
-        processed before the next poll): nothing left to process."""
-        next_offset, queued = self.fetched.get((tp.topic, tp.partition), (-1, 0))
-        return next_offset >= high and queued == 0
 
     # -- the other stages --------------------------------------------------------------
 
