@@ -7,10 +7,12 @@ rank among the first `limit` entries; a course takes its best rank; the `limit` 
 (ties in catalog row order) are the candidates when the heads decide them (no head left
 out short of `limit` could add a course ranked better than the `limit`-th). The heads
 are merged in rank order, tied group by tied group, and the walk stops once the groups
-left cannot change the `limit` best (the rest of the heads is not read). Each
-candidate's reason key is its best (rank among the candidates in a label source's head)
-* `n_labels` + label; a member is `unsettled` when a head that left courses out could
-rank a candidate as well as its key says, so the caller ranks it in full there.
+left cannot change the `limit` best (the rest of the heads is not read); where every
+head holds its source's whole list, no order can change a course's best rank, and each
+head is walked on its own. Each candidate's reason key is its best (rank among the
+candidates in a label source's head) * `n_labels` + label; a member is `unsettled` when
+a head that left courses out could rank a candidate as well as its key says, so the
+caller ranks it in full there.
 """
 
 from __future__ import annotations
@@ -95,9 +97,17 @@ def nominate(
                 head_values[k],
             )
             n_heads = _add_head(walk, n_heads, k, 0, size, cut_left)
-        decided[j], n_touched = _merged_walk(
-            rows, values, head_rows, head_values, walk, n_heads, blocked, best, touched, limit
-        )
+        whole = True  # every head holds all its source's courses: no order to keep
+        for h in range(n_heads):
+            whole &= not walk[h, 4]
+        if whole:
+            decided[j], n_touched = _each_walk(
+                rows, values, head_rows, head_values, walk, n_heads, blocked, best, touched, limit
+            )
+        else:
+            decided[j], n_touched = _merged_walk(
+                rows, values, head_rows, head_values, walk, n_heads, blocked, best, touched, limit
+            )
         if decided[j]:
             n_cand = _candidates(
                 j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_cand, limit
@@ -105,19 +115,25 @@ def nominate(
             first, n_heads = member_sources[j], 0
             for s in range(first, member_sources[j + 1]):
                 n_heads = _add_head(walk, n_heads, -1, bounds[source[s]], head_end[s], left[s])
-            _merged_reasons(
-                rows,
-                values,
-                walk,
-                n_heads,
-                blocked,
-                at,
-                key,
-                label[first:],
-                n_labels,
-                n_cand - cand_bounds[j],
-                in_head[first:],
-            )
+            if whole:
+                _each_reasons(
+                    rows, values, walk, n_heads, blocked, at, key, label[first:], n_labels
+                )
+            else:
+                _merged_reasons(
+                    rows,
+                    values,
+                    walk,
+                    n_heads,
+                    blocked,
+                    at,
+                    key,
+                    label[first:],
+                    n_labels,
+                    n_cand - cand_bounds[j],
+                )
+            for h in range(n_heads):
+                in_head[first + h] = walk[h, 3]
             floor = NO_KEY
             for s in range(first, member_sources[j + 1]):
                 if left[s]:
@@ -204,6 +220,24 @@ def _merged_walk(
             )
         walk[pick, 1], walk[pick, 3] = at, pos
         last = rank
+
+
+@numba.njit(cache=True, nogil=True)
+def _each_walk(rows, values, head_rows, head_values, walk, n_heads, blocked, best, touched, limit):
+    """`_merged_walk` where no head left courses out: every head is read to its end, and a
+    course's best rank is the least of its heads' whatever order they are read in, so each
+    head is walked on its own (no search for the best next group among the heads)."""
+    n_touched = 0
+    for h in range(n_heads):
+        kind, at, end, pos = walk[h, 0], walk[h, 1], walk[h, 2], walk[h, 3]
+        head_r = rows if kind < 0 else head_rows[kind]
+        head_v = values if kind < 0 else head_values[kind]
+        while at < end:
+            at, pos, n_touched = _walk_group(
+                head_r, head_v, at, end, blocked, best, touched, n_touched, pos, limit
+            )
+        walk[h, 1], walk[h, 3] = at, pos
+    return True, n_touched
 
 
 @numba.njit(cache=True, nogil=True)
@@ -367,37 +401,61 @@ def _candidates(j, best, at, order, ranked, per_rank, cand_rows, cand_bounds, n_
 
 
 @numba.njit(cache=True, nogil=True)
-def _merged_reasons(
-    rows, values, walk, n_heads, blocked, at, key, label, n_labels, n_cand, in_head
-):
+def _merged_reasons(rows, values, walk, n_heads, blocked, at, key, label, n_labels, n_cand):
     """Each candidate's rank among the candidates of each label head h (equal scores share
     the better rank) offered as its reason key, the heads (`walk`, as in `_merged_walk`;
     head h is label source h) merged in rank order, tied group by tied group, until every
-    candidate has its key and the groups left rank worse; the candidates seen in each head
-    into `in_head` (for a head not walked to its end: those ahead of its next group, which
-    ranks worse than any key)."""
+    candidate has its key and the groups left rank worse; each head's count
+    (`walk[h, 3]`) is then the candidates ahead of its next group, which ranks worse
+    than any key."""
     keyed = 0
     last = 0  # the rank of the last group walked
     while True:
         pick, rank = _next_head(walk, n_heads, NO_RANK, False)
         if pick < 0 or (keyed >= n_cand and rank > last):
-            break
-        e, end, ahead, offer = walk[pick, 1], walk[pick, 2], walk[pick, 3], rank * n_labels
-        offer += label[pick]
-        v = values[e]
-        while e < end and values[e] == v:
-            r = rows[e]
-            e += 1
-            if blocked[r]:
-                continue
-            candidate = at[r] >= 0
-            keyed += candidate & (key[r] == NO_KEY)
-            key[r] = min(key[r], offer if candidate else NO_KEY)
-            ahead += candidate
-        walk[pick, 1], walk[pick, 3] = e, ahead
+            return
+        walk[pick, 1], walk[pick, 3], new = _reason_group(
+            rows,
+            values,
+            walk[pick, 1],
+            walk[pick, 2],
+            walk[pick, 3],
+            blocked,
+            at,
+            key,
+            rank * n_labels + label[pick],
+        )
+        keyed += new
         last = rank
+
+
+@numba.njit(cache=True, nogil=True)
+def _each_reasons(rows, values, walk, n_heads, blocked, at, key, label, n_labels):
+    """`_merged_reasons` where every head is read to its end: a key is the least offer of
+    the heads whatever order they are read in, so each head is walked on its own."""
     for h in range(n_heads):
-        in_head[h] = walk[h, 3]
+        e, end, ahead = walk[h, 1], walk[h, 2], walk[h, 3]
+        while e < end:
+            offer = (ahead + 1) * n_labels + label[h]
+            e, ahead, _ = _reason_group(rows, values, e, end, ahead, blocked, at, key, offer)
+        walk[h, 1], walk[h, 3] = e, ahead
+
+
+@numba.njit(cache=True, nogil=True)
+def _reason_group(rows, values, e, end, ahead, blocked, at, key, offer):
+    """The tied group at entry `e` offers its candidates `offer` as their reason key;
+    returns (the next group's entry, candidates ahead of it, candidates keyed first)."""
+    v, new = values[e], 0
+    while e < end and values[e] == v:
+        r = rows[e]
+        e += 1
+        if blocked[r]:
+            continue
+        candidate = at[r] >= 0
+        new += candidate & (key[r] == NO_KEY)
+        key[r] = min(key[r], offer if candidate else NO_KEY)
+        ahead += candidate
+    return e, ahead, new
 
 
 @numba.njit(cache=True, nogil=True)
