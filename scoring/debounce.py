@@ -27,16 +27,20 @@ WIDEN_BEHIND = 9.0
 WIDEN_IDLE = 0.0
 
 
-def widen_for(lag: float, behind: int) -> float:
-    """The widening for a worker with `lag` records not processed yet (nan: not known),
-    far behind past `behind` of them.
+def widen_for(lag: int, behind: int, partial: bool = False) -> float:
+    """The widening for a worker with `lag` records not processed yet, far behind past
+    `behind` of them. `partial`: `lag` counts only the partitions fetched so far (a
+    worker starting on a backlog fetches some long before others), so it can tell that
+    the worker is far behind, not that it has caught up.
 
-    >>> widen_for(0, 1000), widen_for(5, 1000), widen_for(5000, 1000), widen_for(float("nan"), 1)
-    (0.0, 3.0, 9.0, 3.0)
+    >>> widen_for(0, 1000), widen_for(5, 1000), widen_for(5000, 1000)
+    (0.0, 3.0, 9.0)
+    >>> widen_for(0, 1000, partial=True), widen_for(5000, 1000, partial=True)
+    (3.0, 9.0)
     """
-    if lag == 0:
-        return WIDEN_IDLE
-    return WIDEN_BEHIND if lag > behind else WIDEN
+    if lag > behind:
+        return WIDEN_BEHIND
+    return WIDEN if lag or partial else WIDEN_IDLE
 
 
 class Debouncer(Generic[K, V]):

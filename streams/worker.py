@@ -600,15 +600,15 @@ class Worker:
         try:
             inputs = {t.name for t in self.topics.values()}
             owned = [tp for tp in consumer.assignment() if tp.topic in inputs]
-            lag, drained = 0, set()
+            lag, drained, unknown = 0, set(), False
             for tp in consumer.position(owned):  # from this process: no request
                 if tp.topic == ticks:
                     continue
                 # cached: from the last fetch, no request (one would queue behind fetches)
                 low, high = consumer.get_watermark_offsets(tp, cached=True)
                 if high < 0:
-                    lag = float("nan")  # not fetched yet
-                    break
+                    unknown = True  # not fetched yet
+                    continue
                 at = tp.offset
                 if at < 0:
                     at = self.done.get((tp.topic, tp.partition)) or self._resumes_at(tp, low)
@@ -618,13 +618,13 @@ class Worker:
                     drained.add((tp.topic, tp.partition))
         except KafkaException:
             return  # the broker is away: the last figures stand
-        self.drained = set() if math.isnan(lag) else drained  # nan: not all fetched yet
+        self.drained = set() if unknown else drained
         mine = sorted(tp.partition for tp in owned if tp.topic == ticks)
         for gone in set(self.status["partitions"]) - set(mine):
             self._forget(gone)
         self.status["partitions"] = mine
-        self.status["lag"] = lag
-        self.debounce.widen = widen_for(lag, BEHIND_RECORDS)
+        self.status["lag"] = float("nan") if unknown else lag
+        self.debounce.widen = widen_for(lag, BEHIND_RECORDS, partial=unknown)
 
     def _drained(self, partition: int) -> list[str]:
         """The activity kinds with nothing left to read on `partition`, as last measured."""
