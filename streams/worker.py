@@ -109,7 +109,7 @@ FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS
 TRANSACTION_TIMEOUT_MS = 10_000
 RESTART_S = 1.0  # after a failed run: an error that repeats is not retried in a tight loop
 TOGETHER = (COURSE_LABELS, COHORT_LABELS)  # halves of one key sent as one record
-DECODED = 16_384  # members whose label and GLMix states stay decoded, per kind
+DECODED = 131_072  # members whose label and GLMix states stay decoded, per kind
 
 
 class Out(NamedTuple):
