@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from tqdm import tqdm
 
 from nearline.config import Settings
+from streams.offsets import watermarks
 
 Records = list[tuple[bytes | None, bytes | None]]  # (key, value) in offset order per partition
 READ_TIMEOUT_S = 120.0
@@ -63,17 +64,18 @@ def _read(
         listed = consumer.list_topics(timeout=CONNECT_TIMEOUT_S).topics
     except KafkaException:
         raise SnapshotError(f"cannot reach Kafka at {settings.bootstrap}") from None
+    found = [
+        (name, p)
+        for name in names
+        if (meta := listed.get(name)) is not None and meta.error is None
+        for p in sorted(meta.partitions)
+    ]
     todo: dict[tuple[str, int], int] = {}  # (topic, partition) -> end offset
     total = 0
-    for name in names:
-        meta = listed.get(name)
-        for p in sorted(meta.partitions) if meta is not None and meta.error is None else ():
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(name, p), timeout=CONNECT_TIMEOUT_S, cached=False
-            )
-            if high > low:
-                todo[name, p] = high
-                total += high - low
+    for at, (low, high) in watermarks(consumer, found, CONNECT_TIMEOUT_S).items():
+        if high > low:
+            todo[at] = high
+            total += high - low
     out: dict[str, Records] = {t: [] for t in topics}
     if not todo:
         return out
