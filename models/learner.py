@@ -29,7 +29,10 @@ from schemas import Click, Dismissal, Label, Member
 
 ENGAGED = 5  # recent positives kept for "Because you watched X" candidates
 DISMISSED = 512  # dismissed courses kept (oldest forgotten first)
-PROFILES = 65_536  # members whose encoded profile a learner keeps (oldest forgotten first)
+# Members whose derived values (encoded profile, effective skills, decoded states) a
+# process keeps, oldest forgotten first: more than one worker's members, which its sweeps
+# and rescores walk through in turn (a cycle over more keys than kept misses every time).
+MEMBERS_KEPT = 131_072
 _MEMBER_HEADER = struct.Struct("<BIII")  # version, len(history), len(alpha), len(json)
 _COURSE_HEADER = struct.Struct("<BI")  # version, len(beta)
 
@@ -166,9 +169,12 @@ class Learner:
         self.scorer = scorer
         self.skills_of = skills_of  # a member's effective skills (profile + cohort), if not own
         self.member_effect, self.course_effect = effects(scorer.model)
-        # member_id -> (the profile record, its encoding): a member's labels and rescores
-        # come in runs, and encoding a profile costs more than comparing two records
-        self._profiles: dict[str, tuple[Member | None, Mapping[str, float] | None, Profile]] = {}
+        # member_id -> (the profile record, its effective skills, the member as scored, its
+        # encoding): a member's labels and rescores come in runs, and encoding a profile
+        # costs more than comparing two records
+        self._profiles: dict[
+            str, tuple[Member | None, Mapping[str, float] | None, Member, Profile]
+        ] = {}
 
     @property
     def spec(self) -> FeatureSpec:
@@ -192,26 +198,35 @@ class Learner:
 
     def member(self, member_id: str, state: MemberState) -> Member:
         """The member as scored: their profile with their effective skills (eq. 1 of the
-        paper, when `skills_of` blends in their cohorts'), an empty one before any."""
-        member = state.member or Member(member_id=member_id, skills={})
-        if self.skills_of is None:
-            return member
-        return member.model_copy(update={"skills": dict(self.skills_of(member))})
+        paper, when `skills_of` blends in their cohorts'), an empty one before any.
+        Shared while their record and effective skills stay the same: not to be changed."""
+        return self._scored(member_id, state)[0]
 
     def profile(self, member_id: str, state: MemberState) -> Profile:
-        """The member's encoded profile, kept while their record and effective skills
-        stay the same (looked at per label and per rescore: no copy of the record)."""
+        """The member's encoded profile (shared, as `member`)."""
+        return self._scored(member_id, state)[1]
+
+    def _scored(self, member_id: str, state: MemberState) -> tuple[Member, Profile]:
+        """`member` and `profile`, kept while the record and effective skills stay the
+        same: looked at per label and per rescore, far more often than either changes."""
         record = state.member
         skills = None if record is None or self.skills_of is None else self.skills_of(record)
         known = self._profiles.get(member_id)
-        if known is not None and known[1] == skills and (known[0] is record or known[0] == record):
-            return known[2]
-        profile = Profile.of(self.spec, self.member(member_id, state))
+        if (
+            known is not None
+            and (known[1] is skills or known[1] == skills)
+            and (known[0] is record or known[0] == record)
+        ):
+            return known[2], known[3]
+        member = record or Member(member_id=member_id, skills={})
+        if skills is not None:
+            member = member.model_copy(update={"skills": dict(skills)})
+        profile = Profile.of(self.spec, member)
         profile.x_m.flags.writeable = profile.skill_pair.flags.writeable = False  # shared
-        if len(self._profiles) >= PROFILES:
+        if len(self._profiles) >= MEMBERS_KEPT:
             del self._profiles[next(iter(self._profiles))]
-        self._profiles[member_id] = (record, skills, profile)
-        return profile
+        self._profiles[member_id] = (record, skills, member, profile)
+        return member, profile
 
     def alpha(self, member_id: str, state: MemberState) -> Posterior:
         """alpha_m: near-line posterior, else the batch model's, else the prior."""

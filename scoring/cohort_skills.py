@@ -21,13 +21,13 @@ import numpy as np
 import orjson
 
 from models.history import expect_version
+from models.learner import MEMBERS_KEPT
 from schemas import Member
 from scoring.trending import cohorts_of
 
 _HEADER = struct.Struct("<BII")  # version, members, skills
 _ZERO = 1e-9  # a sum taken back to about 0 by removals is dropped
 COHORT_TOP = 10  # a cohort's heaviest skills that a member's skills are blended with
-EFFECTIVE = 65_536  # members whose effective skills are kept
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ class CohortSkillTable:
         else:
             weights = [self.profile_weight, self.cohort_weight]
             effective = _sum([_unit(member.skills), cohort], weights)
-        if len(self._effective) >= EFFECTIVE:
+        if len(self._effective) >= MEMBERS_KEPT:
             del self._effective[next(iter(self._effective))]
         self._effective[member.member_id] = (member.skills, cohort, effective)
         return effective

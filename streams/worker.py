@@ -45,7 +45,14 @@ from labels import MemberLabelState, WatchStats
 from labels.due import DueIndex
 from labels.partition import PartitionClocks
 from labels.shared import VideoStats, add_view, global_stats, partial_key, stats_of
-from models.learner import CourseState, CourseUpdate, MemberState, dismiss, provisional_click
+from models.learner import (
+    MEMBERS_KEPT,
+    CourseState,
+    CourseUpdate,
+    MemberState,
+    dismiss,
+    provisional_click,
+)
 from nearline.config import (
     CLOCK_TICKS,
     COHORT_LABELS,
@@ -109,7 +116,6 @@ FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS
 TRANSACTION_TIMEOUT_MS = 10_000
 RESTART_S = 1.0  # after a failed run: an error that repeats is not retried in a tight loop
 TOGETHER = (COURSE_LABELS, COHORT_LABELS)  # halves of one key sent as one record
-DECODED = 131_072  # members whose label and GLMix states stay decoded, per kind
 
 
 class Out(NamedTuple):
@@ -145,10 +151,11 @@ class Worker:
         self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
         self.seeded: set[int] = set()  # partitions whose stored members `due` holds
         self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
-        self.label_states = Decoded[bytes, MemberLabelState](MemberLabelState.from_bytes, DECODED)
-        self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, DECODED)
-        self.view_stats = Decoded[bytes, WatchStats](stats_of, DECODED)  # watch stage
-        self.cohort_skill_states = Decoded[bytes, CohortSkills](CohortSkills.from_bytes, DECODED)
+        kept = MEMBERS_KEPT  # decoded states, per kind
+        self.label_states = Decoded[bytes, MemberLabelState](MemberLabelState.from_bytes, kept)
+        self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, kept)
+        self.view_stats = Decoded[bytes, WatchStats](stats_of, kept)  # watch stage
+        self.cohort_skill_states = Decoded[bytes, CohortSkills](CohortSkills.from_bytes, kept)
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
