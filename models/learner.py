@@ -12,14 +12,14 @@ functions of their state; the worker's agents and offline replay call the same o
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import orjson
 
 from models.examples import event_ts
-from models.features import Profile, member_course_features
+from models.features import Profile, block_fixed_logits, row_skill_cosines
 from models.history import CourseStats, MemberHistory, count, expect_version, observe
 from models.online import effects
 from models.posterior import Posterior
@@ -237,38 +237,83 @@ class Learner:
 
     def learn_member(self, state: MemberState, label: Label) -> CourseUpdate | None:
         """Member half (mutates `state`); None for a course missing from the catalog."""
-        self.fit(state)
-        catalog = self.scorer.catalog
-        row = catalog.index.get(label.course_id)
-        if row is None:
-            return None
-        ts = event_ts(label)
-        profile = self.profile(label.member_id, state)
-        x_mc = member_course_features(catalog, np.array([row]), profile, state.history, ts)[0]
-        fixed = float(x_mc @ self.scorer.model.w) + self.scorer.model.b
-        x_c, x_m = catalog.x_c[row], profile.x_m
-        alpha = self.alpha(label.member_id, state)
-        member_score = float(alpha.mean @ x_c)
-        course_score = float(self.scorer.beta(row) @ x_m)
-        state.alpha = self.member_effect.learn_one(
-            alpha, x_c, label.label, fixed + course_score, ts
+        return self.learn_members([(state, label)])[0]
+
+    def learn_members(
+        self, pairs: Sequence[tuple[MemberState, Label]]
+    ) -> list[CourseUpdate | None]:
+        """`learn_member` of every (state, label) pair, in order: the labels of one member
+        (one state object) one after another, those of different members together, with
+        one feature pass and one posterior update for each round of distinct members."""
+        out: list[CourseUpdate | None] = [None] * len(pairs)
+        rounds: list[list[int]] = []
+        seen: dict[int, int] = {}  # id(state) -> labels of it so far
+        for i, (state, _) in enumerate(pairs):
+            n = seen[id(state)] = seen.get(id(state), -1) + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(i)
+        for block in rounds:
+            for i, update in zip(block, self._learn_round([pairs[i] for i in block]), strict=True):
+                out[i] = update
+        return out
+
+    def _learn_round(self, pairs: list[tuple[MemberState, Label]]) -> list[CourseUpdate | None]:
+        """The member halves of labels of distinct members."""
+        catalog, model = self.scorer.catalog, self.scorer.model
+        out: list[CourseUpdate | None] = [None] * len(pairs)
+        live = []  # (position, state, label, row) of labels whose course is in the catalog
+        for i, (state, label) in enumerate(pairs):
+            self.fit(state)
+            row = catalog.index.get(label.course_id)
+            if row is not None:
+                live.append((i, state, label, row))
+        if not live:
+            return out
+        rows = np.array([row for *_, row in live])
+        ts = [event_ts(label) for _, _, label, _ in live]
+        profiles = [self.profile(label.member_id, state) for _, state, label, _ in live]
+        fixed, _ = block_fixed_logits(
+            catalog,
+            profiles,
+            [state.history for _, state, _, _ in live],
+            [rows[j : j + 1] for j in range(len(live))],
+            ts,
+            model.w,
+            model.b,
+            row_skill_cosines(catalog, profiles, np.arange(len(live)), rows),
         )
-        state.history = observe(
-            state.history,
-            category=int(catalog.category[row]),
-            key=int(catalog.keys[row]),
-            y=label.label,
-            ts=ts,
-            half_life_days=self.spec.half_life_days,
-            capacity=self.spec.history_size,
-        )
-        if label.label:
-            rest = tuple(c for c in state.engaged if c != label.course_id)
-            state.engaged = (label.course_id, *rest)[:ENGAGED]
-        state.seen_at = max(state.seen_at, label.label_ts)
-        return CourseUpdate(
-            label.course_id, label.label, ts, tuple(x_m.tolist()), fixed + member_score
-        )
+        x_c = catalog.x_c[rows]
+        x_m = np.array([p.x_m for p in profiles])
+        alphas = [self.alpha(label.member_id, state) for _, state, label, _ in live]
+        means = np.array([a.mean for a in alphas])
+        member_score = np.einsum("ij,ij->i", means, x_c).tolist()
+        course_score = np.einsum("ij,ij->i", self.scorer.beta(rows), x_m)
+        labels = [label.label for _, _, label, _ in live]
+        learned = self.member_effect.learn_many(alphas, x_c, labels, fixed + course_score, ts)
+        for j, (i, state, label, row) in enumerate(live):
+            state.alpha = learned[j]
+            state.history = observe(
+                state.history,
+                category=int(catalog.category[row]),
+                key=int(catalog.keys[row]),
+                y=label.label,
+                ts=ts[j],
+                half_life_days=self.spec.half_life_days,
+                capacity=self.spec.history_size,
+            )
+            if label.label:
+                rest = tuple(c for c in state.engaged if c != label.course_id)
+                state.engaged = (label.course_id, *rest)[:ENGAGED]
+            state.seen_at = max(state.seen_at, label.label_ts)
+            out[i] = CourseUpdate(
+                label.course_id,
+                label.label,
+                ts[j],
+                tuple(x_m[j].tolist()),
+                float(fixed[j]) + member_score[j],
+            )
+        return out
 
     def learn_course(self, state: CourseState, update: CourseUpdate) -> CourseState:
         """Course half: beta_c and the popularity counters after one label."""

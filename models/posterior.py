@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,16 @@ class Posterior:
         return cls(arrays[:dim], arrays[dim:], n_seen, updated_at, version)
 
 
+def _mode(m: float, v: float, offset: float, y: int, steps: int) -> float:
+    """The predicted probability at the posterior mode of one label: Newton's method on
+    the margin z (prior mean's margin m, v = x·Λ⁻¹x)."""
+    z = m
+    for _ in range(steps):
+        q = 0.5 * (1.0 + math.tanh(0.5 * (z + offset)))
+        z -= (z - m + (q - y) * v) / (1.0 + v * q * (1.0 - q))
+    return 0.5 * (1.0 + math.tanh(0.5 * (z + offset)))
+
+
 class GaussianEffect:
     """Incremental learner of one random effect (per member or per course).
 
@@ -116,21 +127,36 @@ class GaussianEffect:
         self, p: Posterior, x: np.ndarray, y: int, offset: float, ts: int | None = None
     ) -> Posterior:
         """The posterior after one label (mutated in place and returned)."""
-        precision = p.precision if ts is None else self.forget(p, ts)
-        scaled = x / precision  # Λ⁻¹x: the direction of every Newton step
-        v = float(x @ scaled)
-        m = float(p.mean @ x)
-        z = m
-        for _ in range(self.newton_steps):
-            q = 0.5 * (1.0 + math.tanh(0.5 * (z + offset)))
-            z -= (z - m + (q - y) * v) / (1.0 + v * q * (1.0 - q))
-        q = 0.5 * (1.0 + math.tanh(0.5 * (z + offset)))
-        p.mean = (p.mean - (q - y) * scaled).astype(np.float32)
-        p.precision = (precision + (q * (1.0 - q)) * (x * x)).astype(np.float32)
-        p.n_seen += 1
-        if ts is not None:
-            p.updated_at = max(p.updated_at, ts)
-        return p
+        return self.learn_many([p], x[None], [y], [offset], None if ts is None else [ts])[0]
+
+    def learn_many(
+        self,
+        ps: Sequence[Posterior],
+        X: np.ndarray,
+        y: Sequence[int],
+        offset: Sequence[float],
+        ts: Sequence[int] | None = None,
+    ) -> Sequence[Posterior]:
+        """`learn_one` of label i on `ps[i]` for every i at once (each posterior appears
+        once: distinct entities), mutated in place and returned."""
+        precision = np.array(
+            [p.precision for p in ps] if ts is None else list(map(self.forget, ps, ts))
+        ).reshape(X.shape)
+        scaled = X / precision  # Λ⁻¹x: the direction of every Newton step
+        v = np.einsum("ij,ij->i", X, scaled).tolist()
+        mean = np.array([p.mean for p in ps]).reshape(X.shape)
+        m = np.einsum("ij,ij->i", mean, X).tolist()
+        q = [_mode(*args, self.newton_steps) for args in zip(m, v, offset, y, strict=True)]
+        residual = np.subtract(q, y)[:, None]
+        curvature = np.array([qi * (1.0 - qi) for qi in q])[:, None]
+        means = (mean - residual * scaled).astype(np.float32)
+        precisions = (precision + curvature * (X * X)).astype(np.float32)
+        for i, p in enumerate(ps):
+            p.mean, p.precision = means[i], precisions[i]
+            p.n_seen += 1
+            if ts is not None:
+                p.updated_at = max(p.updated_at, ts[i])
+        return ps
 
     def sample(self, p: Posterior, rng: np.random.Generator) -> np.ndarray:
         """Coefficients drawn from the posterior (Thompson sampling for exploration)."""

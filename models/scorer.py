@@ -94,8 +94,9 @@ class Scorer:
         self._cover_catalog()
         self.betas[self.catalog.row(course_id)] = mean
 
-    def beta(self, row: int) -> np.ndarray:
-        """The current beta_c of a catalog row (zeros for a course without a model)."""
+    def beta(self, row: int | np.ndarray) -> np.ndarray:
+        """The current beta_c of a catalog row, or of rows (zeros for a course without a
+        model)."""
         self._cover_catalog()
         return self.betas[row]
 

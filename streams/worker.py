@@ -378,7 +378,7 @@ class Worker:
         if labels_of.member_id:  # kept once an event of the member is accepted
             self._set_label_state(key, state, labels_of)
             self._remember(partition, key, labels_of)
-        learned = self._labels([*caught_up, *out.labels], key, state, outs)
+        learned = self._labels([(key, state, [*caught_up, *out.labels])], outs).get(key)
         serving = out.accepted and self.served.recommender is not None
         if out.accepted and isinstance(record, Autoplay):
             view = value or b""
@@ -386,7 +386,7 @@ class Worker:
             outs.append(Out(WATCH_VIEWS, partial_key(partition).encode(), view))
         if serving and isinstance(record, Click):
             learned = learned or self._member(key, state)
-            self._learn(learned, provisional_click(record), outs)
+            self._learn([(learned, provisional_click(record))], outs)
         if serving and dismissal:  # no label: the member's lists change
             learned = learned or self._member(key, state)
             dismiss(learned, record)
@@ -411,20 +411,26 @@ class Worker:
         self.due.setdefault(partition, DueIndex()).set(key, self.labeller.due_ms(labels_of))
 
     def _labels(
-        self, labels: list[Label], key: bytes, state: State, outs: list[Out]
-    ) -> MemberState | None:
-        """Labels out; the member learns those not learned when their click arrived.
-        Returns the member's state when it changed."""
-        learned = None
-        for label in labels:
-            outs.append(Out("labels", key, label.model_dump_json().encode()))
-        self.metrics.inc("labels_out", len(labels), help="labels produced")
+        self, closed: list[tuple[bytes, State, list[Label]]], outs: list[Out]
+    ) -> dict[bytes, MemberState]:
+        """Labels out, per member (key, state, labels); the members learn those not
+        learned when their click arrived, all together. Returns the states that changed."""
+        for key, _, labels in closed:
+            for label in labels:
+                outs.append(Out("labels", key, label.model_dump_json().encode()))
+        count = sum(len(labels) for *_, labels in closed)
+        self.metrics.inc("labels_out", count, help="labels produced")
+        learned: dict[bytes, MemberState] = {}
         if self.served.recommender is None:
-            return None
-        for label in labels:
-            if label.source != "click":
-                learned = learned or self._member(key, state)
-                self._learn(learned, label, outs)
+            return learned
+        pairs = []
+        for key, state, labels in closed:
+            for label in labels:
+                if label.source != "click":
+                    if key not in learned:
+                        learned[key] = self._member(key, state)
+                    pairs.append((learned[key], label))
+        self._learn(pairs, outs)
         return learned
 
     def _member(self, key: bytes, state: State) -> MemberState:
@@ -435,15 +441,16 @@ class Worker:
             return MemberState.empty(0)
         return self.served.learner.new_member()
 
-    def _learn(self, member: MemberState, label: Label, outs: list[Out]) -> None:
-        """Member half now; the course half to the course's partition, a positive to
-        the partitions of the member's cohorts (the profile is known here only)."""
-        update = self.served.learner.learn_member(member, label)
-        if update is None:
-            return
-        outs.append(Out(COURSE_LABELS, label.course_id.encode(), update.to_json()))
-        for cohort in cohort_updates(member.member, update.course_id, update.y, update.ts):
-            outs.append(Out(COHORT_LABELS, cohort.cohort.encode(), cohort.to_json()))
+    def _learn(self, pairs: list[tuple[MemberState, Label]], outs: list[Out]) -> None:
+        """Member halves now; the course halves to the courses' partitions, positives to
+        the partitions of the members' cohorts (the profile is known here only)."""
+        updates = self.served.learner.learn_members(pairs)
+        for (member, _), update in zip(pairs, updates, strict=True):
+            if update is None:
+                continue
+            outs.append(Out(COURSE_LABELS, update.course_id.encode(), update.to_json()))
+            for cohort in cohort_updates(member.member, update.course_id, update.y, update.ts):
+                outs.append(Out(COHORT_LABELS, cohort.cohort.encode(), cohort.to_json()))
 
     def _changed(self, key: bytes, member: MemberState, state: State) -> None:
         raw = member.to_bytes()
@@ -487,6 +494,7 @@ class Worker:
                 index.setdefault(key, self.labeller.due_ms(MemberLabelState.from_bytes(raw)))
             self.seeded.add(partition)
         self.swept[partition] = max(watermark, self.swept.get(partition, 0))
+        closed = []
         for key in index.take_before(watermark):
             other = state_of_key(state, key)
             raw = other.get_bytes(LABEL_STATE)
@@ -496,9 +504,10 @@ class Worker:
             labels = self.labeller.advance(labels_of, watermark, videos, everyone)
             self._set_label_state(key, other, labels_of)
             self._remember(partition, key, labels_of)
-            learned = self._labels(labels, key, other, outs)
-            if learned is not None:
-                self._changed(key, learned, other)
+            closed.append((key, other, labels))
+        states = {key: other for key, other, _ in closed}
+        for key, learned in self._labels(closed, outs).items():
+            self._changed(key, learned, states[key])
 
     # -- rescoring ---------------------------------------------------------------------
 

@@ -1,6 +1,9 @@
-"""The learner's per-member values: the member as scored is kept until it changes."""
+"""The learner: the member as scored kept until it changes; member halves learned together
+equal to the same halves learned one label at a time."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from models.catalog import Catalog
 from models.learner import Learner
@@ -24,3 +27,32 @@ def test_member_as_scored_is_kept_until_profile_or_effective_skills_change():
     assert learner.member("m1", state).skills["sql"] == 2.0
     state.member = Member(member_id="m1", skills={"go": 1.0})  # a new profile
     assert learner.member("m1", state).skills == {"go": 1.0, "sql": 2.0}
+
+
+def test_learn_members_equals_learning_each_label_in_order():
+    courses, members, labels = planted_records(n_members=30, n_courses=20, n_labels=1500)
+    model = train_from_labels(labels[:1000], courses, members, min_examples=5)
+    learner = Learner(Scorer(model, Catalog(model.spec, courses)))
+    stream = labels[1000:1300]  # members repeat: a member's labels go in rounds
+    stream.insert(7, stream[3].model_copy(update={"course_id": "not-in-the-catalog"}))
+    assert len({lb.member_id for lb in stream}) < len(stream)
+    by_member = {m.member_id: m for m in members}
+
+    def states():
+        return {m: learner.new_member(by_member[m]) for m in {lb.member_id for lb in stream}}
+
+    alone, together = states(), states()
+    one_by_one = [learner.learn_member(alone[lb.member_id], lb) for lb in stream]
+    at_once = learner.learn_members([(together[lb.member_id], lb) for lb in stream])
+
+    assert [u is None for u in at_once] == [u is None for u in one_by_one]
+    assert sum(u is None for u in at_once) == 1
+    for a, b in zip(one_by_one, at_once, strict=True):
+        if a is not None:
+            assert (a.course_id, a.y, a.ts, a.x_m) == (b.course_id, b.y, b.ts, b.x_m)
+            assert abs(a.offset - b.offset) < 1e-9
+    for member_id, a in alone.items():
+        b = together[member_id]
+        assert a.history == b.history and a.engaged == b.engaged and a.seen_at == b.seen_at
+        np.testing.assert_allclose(a.alpha.mean, b.alpha.mean, rtol=1e-5, atol=1e-7)
+        assert a.alpha.n_seen == b.alpha.n_seen > 0

@@ -143,3 +143,21 @@ def test_predict_proba_matches_predict_proba_one():
     np.testing.assert_allclose(
         effect.predict_proba(p, X, 0.1), [effect.predict_proba_one(p, x, 0.1) for x in X]
     )
+
+
+def test_learn_many_learns_each_entity_as_learn_one_does():
+    rng = np.random.default_rng(4)
+    effect = GaussianEffect(l2=2.0, half_life_days=3.0)
+    X, y = rng.normal(size=(6, 4)), [1, 0, 0, 1, 1, 0]
+    offset, ts = rng.normal(size=6).tolist(), [(i + 1) * 86_400_000 for i in range(6)]
+
+    def entities():
+        means = np.random.default_rng(5).normal(size=(6, 4)).astype(np.float32)
+        return [
+            Posterior(m, np.full(4, 3.0, np.float32), 0, i * 3_600_000) for i, m in enumerate(means)
+        ]
+
+    together = effect.learn_many(entities(), X, y, offset, ts)
+    alone = [effect.learn_one(p, X[i], y[i], offset[i], ts[i]) for i, p in enumerate(entities())]
+    assert [p.to_bytes() for p in together] == [p.to_bytes() for p in alone]
+    assert all(p.n_seen == 1 and p.updated_at == t for p, t in zip(together, ts, strict=True))
