@@ -286,13 +286,11 @@ class Learner:
         x_c = catalog.x_c[rows]
         x_m = np.array([p.x_m for p in profiles])
         alphas = [self.alpha(label.member_id, state) for _, state, label, _ in live]
-        means = np.array([a.mean for a in alphas])
-        member_score = np.einsum("ij,ij->i", means, x_c).tolist()
         course_score = np.einsum("ij,ij->i", self.scorer.beta(rows), x_m)
         labels = [label.label for _, _, label, _ in live]
-        learned = self.member_effect.learn_many(alphas, x_c, labels, fixed + course_score, ts)
+        member_score = self.member_effect.learn_many(alphas, x_c, labels, fixed + course_score, ts)
         for j, (i, state, label, row) in enumerate(live):
-            state.alpha = learned[j]
+            state.alpha = alphas[j]
             state.history = observe(
                 state.history,
                 category=int(catalog.category[row]),

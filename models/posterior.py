@@ -127,7 +127,8 @@ class GaussianEffect:
         self, p: Posterior, x: np.ndarray, y: int, offset: float, ts: int | None = None
     ) -> Posterior:
         """The posterior after one label (mutated in place and returned)."""
-        return self.learn_many([p], x[None], [y], [offset], None if ts is None else [ts])[0]
+        self.learn_many([p], x[None], [y], [offset], None if ts is None else [ts])
+        return p
 
     def learn_many(
         self,
@@ -136,9 +137,9 @@ class GaussianEffect:
         y: Sequence[int],
         offset: Sequence[float],
         ts: Sequence[int] | None = None,
-    ) -> Sequence[Posterior]:
+    ) -> list[float]:
         """`learn_one` of label i on `ps[i]` for every i at once (each posterior appears
-        once: distinct entities), mutated in place and returned."""
+        once: distinct entities), in place; returns each label's mean . x before it."""
         precision = np.array(
             [p.precision for p in ps] if ts is None else list(map(self.forget, ps, ts))
         ).reshape(X.shape)
@@ -156,7 +157,7 @@ class GaussianEffect:
             p.n_seen += 1
             if ts is not None:
                 p.updated_at = max(p.updated_at, ts[i])
-        return ps
+        return m
 
     def sample(self, p: Posterior, rng: np.random.Generator) -> np.ndarray:
         """Coefficients drawn from the posterior (Thompson sampling for exploration)."""

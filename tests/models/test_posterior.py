@@ -157,7 +157,9 @@ def test_learn_many_learns_each_entity_as_learn_one_does():
             Posterior(m, np.full(4, 3.0, np.float32), 0, i * 3_600_000) for i, m in enumerate(means)
         ]
 
-    together = effect.learn_many(entities(), X, y, offset, ts)
+    together = entities()
+    before = [float(p.mean @ X[i]) for i, p in enumerate(together)]
+    assert effect.learn_many(together, X, y, offset, ts) == pytest.approx(before, rel=1e-12)
     alone = [effect.learn_one(p, X[i], y[i], offset[i], ts[i]) for i, p in enumerate(entities())]
     assert [p.to_bytes() for p in together] == [p.to_bytes() for p in alone]
     assert all(p.n_seen == 1 and p.updated_at == t for p, t in zip(together, ts, strict=True))
