@@ -315,16 +315,26 @@ class Learner:
 
     def learn_course(self, state: CourseState, update: CourseUpdate) -> CourseState:
         """Course half: beta_c and the popularity counters after one label."""
+        return self.learn_courses(state, [update])
+
+    def learn_courses(self, state: CourseState, updates: Sequence[CourseUpdate]) -> CourseState:
+        """`learn_course` of a course's labels, one after another (one compiled loop)."""
+        if not updates:
+            return state
         beta = state.beta
         if beta is None:
-            batch = self.scorer.model.courses.posterior(update.course_id)
+            batch = self.scorer.model.courses.posterior(updates[0].course_id)
             beta = batch or self.course_effect.prior(self.spec.dims[1])
-        beta = self.course_effect.learn_one(
-            beta, np.array(update.x_m), update.y, update.offset, update.ts
+        self.course_effect.learn_many(
+            [beta] * len(updates),
+            np.array([u.x_m for u in updates]),
+            [u.y for u in updates],
+            [u.offset for u in updates],
+            [u.ts for u in updates],
         )
-        stats = count(
-            state.stats, y=update.y, ts=update.ts, half_life_days=self.spec.half_life_days
-        )
+        stats, half_life = state.stats, self.spec.half_life_days
+        for u in updates:
+            stats = count(stats, y=u.y, ts=u.ts, half_life_days=half_life)
         return CourseState(beta, stats)
 
 

@@ -10,11 +10,11 @@ p(1-p)x² (Laplace), and fades back toward the prior with a half-life so drift i
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from models.history import DAY_MS, expect_version
@@ -72,14 +72,38 @@ class Posterior:
         return cls(arrays[:dim], arrays[dim:], n_seen, updated_at, version)
 
 
-def _mode(m: float, v: float, offset: float, y: int, steps: int) -> float:
-    """The predicted probability at the posterior mode of one label: Newton's method on
-    the margin z (prior mean's margin m, v = x·Λ⁻¹x)."""
-    z = m
-    for _ in range(steps):
-        q = 0.5 * (1.0 + math.tanh(0.5 * (z + offset)))
-        z -= (z - m + (q - y) * v) / (1.0 + v * q * (1.0 - q))
-    return 0.5 * (1.0 + math.tanh(0.5 * (z + offset)))
+@numba.njit(cache=True, nogil=True)
+def _learn(mean, precision, updated, which, X, y, offset, ts, l2, half_life_ms, steps, margins):
+    """Label i moves entity `which[i]`'s row of `mean` and `precision` (float32, in place)
+    to the mode of prior x likelihood, after fading the precision toward `l2` since
+    `updated` (half_life_ms 0: never; ts empty: no times); an entity's labels go one
+    after another. Newton's method runs on the margin z: prior mean's margin m, v = x·Λ⁻¹x.
+    margins[i]: the prior margin m."""
+    l2f = np.float32(l2)
+    timed = len(ts) > 0
+    for i in range(len(which)):
+        r = which[i]
+        if timed and half_life_ms > 0.0 and ts[i] > updated[r]:
+            keep = np.float32(0.5 ** ((ts[i] - updated[r]) / half_life_ms))
+            for j in range(X.shape[1]):
+                precision[r, j] = l2f + (precision[r, j] - l2f) * keep
+        m = v = 0.0
+        for j in range(X.shape[1]):
+            m += np.float64(mean[r, j]) * X[i, j]
+            v += X[i, j] * (X[i, j] / precision[r, j])
+        z = m
+        for _ in range(steps):
+            q = 0.5 * (1.0 + np.tanh(0.5 * (z + offset[i])))
+            z -= (z - m + (q - y[i]) * v) / (1.0 + v * q * (1.0 - q))
+        q = 0.5 * (1.0 + np.tanh(0.5 * (z + offset[i])))
+        residual, curvature = q - y[i], q * (1.0 - q)
+        for j in range(X.shape[1]):
+            x = X[i, j]
+            mean[r, j] = mean[r, j] - residual * (x / precision[r, j])
+            precision[r, j] = precision[r, j] + curvature * (x * x)
+        margins[i] = m
+        if timed and ts[i] > updated[r]:
+            updated[r] = ts[i]
 
 
 class GaussianEffect:
@@ -116,13 +140,6 @@ class GaussianEffect:
     def predict_proba(self, p: Posterior, X: np.ndarray, offset: np.ndarray | float) -> np.ndarray:
         return sigmoid(X @ p.mean + offset)
 
-    def forget(self, p: Posterior, ts: int) -> np.ndarray:
-        """Precision at `ts`, faded toward `l2` since the last update."""
-        if self.half_life_days is None or ts <= p.updated_at:
-            return p.precision
-        keep = 0.5 ** ((ts - p.updated_at) / (self.half_life_days * DAY_MS))
-        return self.l2 + (p.precision - self.l2) * np.float32(keep)
-
     def learn_one(
         self, p: Posterior, x: np.ndarray, y: int, offset: float, ts: int | None = None
     ) -> Posterior:
@@ -138,26 +155,36 @@ class GaussianEffect:
         offset: Sequence[float],
         ts: Sequence[int] | None = None,
     ) -> list[float]:
-        """`learn_one` of label i on `ps[i]` for every i at once (each posterior appears
-        once: distinct entities), in place; returns each label's mean . x before it."""
-        precision = np.array(
-            [p.precision for p in ps] if ts is None else list(map(self.forget, ps, ts))
-        ).reshape(X.shape)
-        scaled = X / precision  # Λ⁻¹x: the direction of every Newton step
-        v = np.einsum("ij,ij->i", X, scaled).tolist()
-        mean = np.array([p.mean for p in ps]).reshape(X.shape)
-        m = np.einsum("ij,ij->i", mean, X).tolist()
-        q = [_mode(*args, self.newton_steps) for args in zip(m, v, offset, y, strict=True)]
-        residual = np.subtract(q, y)[:, None]
-        curvature = np.array([qi * (1.0 - qi) for qi in q])[:, None]
-        means = (mean - residual * scaled).astype(np.float32)
-        precisions = (precision + curvature * (X * X)).astype(np.float32)
-        for i, p in enumerate(ps):
-            p.mean, p.precision = means[i], precisions[i]
-            p.n_seen += 1
-            if ts is not None:
-                p.updated_at = max(p.updated_at, ts[i])
-        return m
+        """`learn_one` of label i on `ps[i]` for every i, in place and in order: labels
+        of one posterior (the same object) one after another, in one compiled loop;
+        returns each label's mean . x before it."""
+        rows: dict[int, int] = {}
+        which = np.array([rows.setdefault(id(p), len(rows)) for p in ps], np.int64)
+        entities = list({id(p): p for p in ps}.values())
+        mean = np.array([p.mean for p in entities], np.float32).reshape(len(entities), -1)
+        precision = np.array([p.precision for p in entities], np.float32).reshape(mean.shape)
+        updated = np.array([p.updated_at for p in entities], np.int64)
+        margins = np.empty(len(which))
+        _learn(
+            mean,
+            precision,
+            updated,
+            which,
+            np.ascontiguousarray(X, float).reshape(len(which), -1),
+            np.asarray(y, float),
+            np.asarray(offset, float),
+            np.zeros(0, np.int64) if ts is None else np.asarray(ts, np.int64),
+            self.l2,
+            0.0 if self.half_life_days is None else self.half_life_days * DAY_MS,
+            self.newton_steps,
+            margins,
+        )
+        counts = np.bincount(which, minlength=len(entities)).tolist()
+        for r, p in enumerate(entities):
+            p.mean, p.precision = mean[r], precision[r]
+            p.n_seen += counts[r]
+            p.updated_at = int(updated[r])
+        return margins.tolist()
 
     def sample(self, p: Posterior, rng: np.random.Generator) -> np.ndarray:
         """Coefficients drawn from the posterior (Thompson sampling for exploration)."""

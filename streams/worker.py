@@ -707,8 +707,7 @@ class Worker:
         self._follow(outs)  # the model's course half reads the catalog
         raw = state.get_bytes(VALUE)
         course = CourseState.from_bytes(raw) if raw else CourseState()
-        for update in CourseUpdate.many_from_json(value):
-            course = self.served.learner.learn_course(course, update)
+        course = self.served.learner.learn_courses(course, CourseUpdate.many_from_json(value))
         raw = course.to_bytes()
         state.set_bytes(VALUE, raw)
         return [*outs, Out(COURSE_EFFECTS, key, raw)]

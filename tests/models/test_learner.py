@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.catalog import Catalog
-from models.learner import Learner
+from models.learner import CourseState, Learner
 from models.scorer import Scorer
 from models.synthetic import planted_records
 from models.train import train_from_labels
@@ -56,3 +56,24 @@ def test_learn_members_equals_learning_each_label_in_order():
         assert a.history == b.history and a.engaged == b.engaged and a.seen_at == b.seen_at
         np.testing.assert_allclose(a.alpha.mean, b.alpha.mean, rtol=1e-5, atol=1e-7)
         assert a.alpha.n_seen == b.alpha.n_seen > 0
+
+
+def test_learn_courses_equals_learning_each_update_in_order():
+    courses, members, labels = planted_records(n_members=30, n_courses=20, n_labels=1500)
+    model = train_from_labels(labels[:1000], courses, members, min_examples=5)
+    learner = Learner(Scorer(model, Catalog(model.spec, courses)))
+    by_member = {m.member_id: m for m in members}
+    course_id = labels[1000].course_id
+    updates = [
+        learner.learn_member(learner.new_member(by_member[lb.member_id]), lb)
+        for lb in labels[1000:]
+        if lb.course_id == course_id
+    ]
+    assert len(updates) > 3 and {u.y for u in updates} == {0, 1}
+    one_by_one = CourseState()
+    for update in updates:
+        one_by_one = learner.learn_course(one_by_one, update)
+    at_once = learner.learn_courses(CourseState(), updates)
+    assert at_once.to_bytes() == one_by_one.to_bytes()
+    assert at_once.beta.n_seen == len(updates) and at_once.stats.impressions > 0
+    assert learner.learn_courses(at_once, []) is at_once

@@ -95,10 +95,16 @@ def test_stream_with_correlated_features_converges_to_the_batch_coefficients(see
 
 
 def test_precision_fades_toward_the_prior_with_the_half_life():
-    effect = GaussianEffect(l2=1.0, half_life_days=10)
-    p = Posterior(np.zeros(2, np.float32), np.array([5.0, 1.0], np.float32), updated_at=0)
-    np.testing.assert_allclose(effect.forget(p, ts=10 * 86_400_000), [3.0, 1.0])
-    assert GaussianEffect(l2=1.0).forget(p, ts=10**12) is p.precision
+    """A label with x = 0 moves nothing but the fading: precision 5 -> 3 after one
+    half-life toward l2 = 1; without a half-life, nothing fades."""
+    for effect, expected in (
+        (GaussianEffect(l2=1.0, half_life_days=10), [3.0, 1.0]),
+        (GaussianEffect(l2=1.0), [5.0, 1.0]),
+    ):
+        p = Posterior(np.zeros(2, np.float32), np.array([5.0, 1.0], np.float32), updated_at=0)
+        effect.learn_one(p, np.zeros(2), 1, offset=0.0, ts=10 * 86_400_000)
+        np.testing.assert_allclose(p.precision, expected, rtol=1e-6)
+        assert p.updated_at == 10 * 86_400_000
 
 
 def test_forgetting_follows_a_drifting_preference():
@@ -163,3 +169,23 @@ def test_learn_many_learns_each_entity_as_learn_one_does():
     alone = [effect.learn_one(p, X[i], y[i], offset[i], ts[i]) for i, p in enumerate(entities())]
     assert [p.to_bytes() for p in together] == [p.to_bytes() for p in alone]
     assert all(p.n_seen == 1 and p.updated_at == t for p, t in zip(together, ts, strict=True))
+
+
+def test_learn_many_learns_a_repeated_posterior_label_after_label():
+    """One posterior's labels in one call are learned in order, as learn_one would."""
+    rng = np.random.default_rng(6)
+    effect = GaussianEffect(l2=2.0, half_life_days=3.0)
+    X, y = rng.normal(size=(5, 3)), [1, 0, 1, 1, 0]
+    offset, ts = rng.normal(size=5).tolist(), [7, 3, 9, 9, 20]  # out of order: no fading back
+
+    def entity():
+        return Posterior(np.array([0.2, -0.1, 0.4], np.float32), np.full(3, 3.0, np.float32))
+
+    p = entity()
+    margins = effect.learn_many([p] * 5, X, y, offset, [t * 86_400_000 for t in ts])
+    q, before = entity(), []
+    for i in range(5):
+        before.append(float(q.mean.astype(float) @ X[i]))
+        effect.learn_one(q, X[i], y[i], offset[i], ts[i] * 86_400_000)
+    assert p.to_bytes() == q.to_bytes() and p.n_seen == 5 and p.updated_at == 20 * 86_400_000
+    assert margins == pytest.approx(before, rel=1e-12)
