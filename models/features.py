@@ -81,7 +81,7 @@ class Seen:
     def of(cls, history: MemberHistory, catalog: Catalog, rows: np.ndarray, ts: int) -> Seen:
         """One member's history against candidate rows."""
         factor = np.array([decay(history.updated_at, ts, catalog.spec.half_life_days)])
-        imps, last = shown_rows(history, catalog.keys[rows])
+        imps, last = shown_rows([history], np.zeros(len(rows), np.int64), catalog.keys[rows])
         category = catalog.category[rows]
         return cls.stacked(history.category_counts[None], factor, None, category, imps, last, ts)
 
@@ -106,13 +106,32 @@ class Seen:
         return cls(faded[which, category], faded.sum(axis=1)[which], impressions, ago)
 
 
-def shown_rows(history: MemberHistory, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(times shown, last shown epoch ms; -inf if never) of courses by key."""
+def shown_rows(
+    histories: list[MemberHistory], which: np.ndarray, keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times shown, last shown epoch ms; -inf if never) of courses by key, row i in
+    `histories[which[i]]`: one compiled lookup for a block's rows."""
+    sizes = [len(h.course_keys) for h in histories]
+    return _shown(
+        np.asarray(which, np.int64),
+        np.asarray(keys, np.uint64),
+        np.cumsum([0, *sizes], dtype=np.int64),
+        np.concatenate([np.zeros(0, np.uint64), *(h.course_keys for h in histories)]),
+        np.concatenate([np.zeros(0, np.uint32), *(h.imp_counts for h in histories)]),
+        np.concatenate([np.zeros(0, np.int64), *(h.last_seen for h in histories)]),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _shown(which, keys, bounds, course_keys, imp_counts, last_seen):
+    """`shown_rows` over the histories' sorted keys laid end to end (history m: from
+    bounds[m] to bounds[m + 1])."""
     imps, last = np.zeros(len(keys)), np.full(len(keys), -np.inf)
-    if len(history.course_keys):
-        at = np.minimum(np.searchsorted(history.course_keys, keys), len(history.course_keys) - 1)
-        shown = history.course_keys[at] == keys
-        imps[shown], last[shown] = history.imp_counts[at[shown]], history.last_seen[at[shown]]
+    for i in range(len(keys)):
+        lo, hi = bounds[which[i]], bounds[which[i] + 1]
+        at = lo + np.searchsorted(course_keys[lo:hi], keys[i])
+        if at < hi and course_keys[at] == keys[i]:
+            imps[i], last[i] = imp_counts[at], last_seen[at]
     return imps, last
 
 
@@ -293,7 +312,7 @@ def _block_parts(
     spec = catalog.spec
     which = np.repeat(np.arange(len(profiles)), [len(r) for r in rows])
     at = np.concatenate([np.zeros(0, np.intp), *rows])
-    shown = [shown_rows(h, catalog.keys[r]) for h, r in zip(histories, rows, strict=True)]
+    imps, last = shown_rows(histories, which, catalog.keys[at])
     times = np.array(ts, np.int64)[which]
     seen = Seen.stacked(
         stacked([h.category_counts for h in histories], np.float32, spec.n_categories),
@@ -305,8 +324,8 @@ def _block_parts(
         ),
         which,
         catalog.category[at],
-        np.concatenate([np.zeros(0), *(s[0] for s in shown)]),
-        np.concatenate([np.zeros(0), *(s[1] for s in shown)]),
+        imps,
+        last,
         times,
     )
     if skill_cos is None:
