@@ -37,7 +37,9 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaException, TopicPartition
 from quixstreams import Application, message_context
+from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models.serializers import Serializer
+from quixstreams.sinks import BaseSink
 from quixstreams.state.base import State
 from quixstreams.state.metadata import SEPARATOR
 
@@ -133,8 +135,20 @@ class OutValue(Serializer):
         return value.value
 
 
-def raw_bytes(value: object, ctx: object) -> object:
-    return value
+class BeforeCommit(BaseSink):
+    """Calls `hook` as every checkpoint starts to commit, while its transaction is
+    still open (Quix flushes its sinks first): what the hook writes and produces
+    commits with the records processed since the last commit. Takes no records."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        self.hook()
 
 
 class Worker:
@@ -156,6 +170,10 @@ class Worker:
         self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, kept)
         self.view_stats = Decoded[bytes, WatchStats](stats_of, kept)  # watch stage
         self.cohort_skill_states = Decoded[bytes, CohortSkills](CohortSkills.from_bytes, kept)
+        # Learned in the next flush (`_flush`), with the member states they change and
+        # the state of each member's partition: labels of many events learn together
+        self.unlearned: list[tuple[MemberState, Label]] = []
+        self.unwritten: dict[bytes, tuple[MemberState, State]] = {}
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -238,11 +256,11 @@ class Worker:
 
     def _stage(
         self, names: tuple[str, ...], step: Callable[..., list[Out]], stateful: bool = True
-    ) -> None:
+    ) -> StreamingDataFrame:
         frames = [self.app.dataframe(self.topics[n]) for n in names]
         sdf = reduce(lambda a, b: a.concat(b), frames)
         sdf = sdf.apply(self._guarded(step), stateful=stateful, metadata=True, expand=True)
-        sdf.to_topic(lambda out, *_: self.topics[out.topic], key=lambda out: out.key)
+        return sdf.to_topic(lambda out, *_: self.topics[out.topic], key=lambda out: out.key)
 
     def _guarded(self, step: Callable[..., list[Out]]) -> Callable[..., list[Out]]:
         """Nothing about one record stops the worker: an error while handling it is
@@ -268,7 +286,8 @@ class Worker:
         self._stage((COHORT_LABELS,), self.cohort)
         self._stage((COHORT_PROFILES,), self.cohort_skills)
         self._stage((WATCH_VIEWS,), self.count_view)
-        self._stage(("courses",), self.check_course, stateful=False)
+        courses = self._stage(("courses",), self.check_course, stateful=False)
+        courses.sink(BeforeCommit(self._flush_at_commit))  # flushed at every commit
         # `concat` turns on Quix's alignment of partitions by timestamp, which waits for
         # a partition to be at its end as long as the partition's last offset is a
         # transaction marker (forever, on topics written transactionally). The member
@@ -386,8 +405,9 @@ class Worker:
             outs.append(Out(WATCH_VIEWS, partial_key(partition).encode(), view))
         if serving and isinstance(record, Click):
             learned = learned or self._member(key, state)
-            self._learn([(learned, provisional_click(record))], outs)
+            self.unlearned.append((learned, provisional_click(record)))
         if serving and dismissal:  # no label: the member's lists change
+            self._flush(outs)  # after the labels that came before it
             learned = learned or self._member(key, state)
             dismiss(learned, record)
         if learned is not None:
@@ -414,7 +434,8 @@ class Worker:
         self, closed: list[tuple[bytes, State, list[Label]]], outs: list[Out]
     ) -> dict[bytes, MemberState]:
         """Labels out, per member (key, state, labels); the members learn those not
-        learned when their click arrived, all together. Returns the states that changed."""
+        learned when their click arrived, at the next flush. Returns the states that
+        change."""
         for key, _, labels in closed:
             for label in labels:
                 outs.append(Out("labels", key, label.model_dump_json().encode()))
@@ -430,10 +451,13 @@ class Worker:
                     if key not in learned:
                         learned[key] = self._member(key, state)
                     pairs.append((learned[key], label))
-        self._learn(pairs, outs)
+        self.unlearned += pairs
         return learned
 
     def _member(self, key: bytes, state: State) -> MemberState:
+        unwritten = self.unwritten.get(key)
+        if unwritten is not None:
+            return unwritten[0]
         raw = state.get_bytes(MEMBER_STATE)
         if raw:
             return self.member_states.get(key, raw)
@@ -441,22 +465,48 @@ class Worker:
             return MemberState.empty(0)
         return self.served.learner.new_member()
 
-    def _learn(self, pairs: list[tuple[MemberState, Label]], outs: list[Out]) -> None:
-        """Member halves now; the course halves to the courses' partitions, positives to
-        the partitions of the members' cohorts (the profile is known here only)."""
-        updates = self.served.learner.learn_members(pairs)
+    def _changed(self, key: bytes, member: MemberState, state: State) -> None:
+        """`member` changed (or will, at the next flush): written then, rescored after."""
+        self.unwritten[key] = member, state
+        self.debounce.mark(key, member, time.time() * 1000)
+
+    def _flush(self, outs: list[Out]) -> None:
+        """Learn the labels waiting, all together, and write the member states changed
+        since the last flush: before anything reads those states (a rescore, a sweep,
+        a profile, a dismissal) and before every commit. The course halves go to the
+        courses' partitions, positives to the partitions of the members' cohorts (the
+        profile is known here only)."""
+        pairs, self.unlearned = self.unlearned, []
+        changed, self.unwritten = self.unwritten, {}
+        try:
+            updates = self.served.learner.learn_members(pairs) if pairs else []
+        except Exception:
+            # a state may have changed in memory only: the stores' last states stand
+            self._drop_decoded()
+            members = sorted({label.member_id for _, label in pairs})
+            log.exception("learning %d labels of members %s failed", len(pairs), members[:20])
+            return
         for (member, _), update in zip(pairs, updates, strict=True):
             if update is None:
                 continue
             outs.append(Out(COURSE_LABELS, update.course_id.encode(), update.to_json()))
             for cohort in cohort_updates(member.member, update.course_id, update.y, update.ts):
                 outs.append(Out(COHORT_LABELS, cohort.cohort.encode(), cohort.to_json()))
+        for key, (member, state) in changed.items():
+            raw = member.to_bytes()
+            state.set_bytes(MEMBER_STATE, raw)
+            self.member_states.put(key, raw, member)
 
-    def _changed(self, key: bytes, member: MemberState, state: State) -> None:
-        raw = member.to_bytes()
-        state.set_bytes(MEMBER_STATE, raw)
-        self.member_states.put(key, raw, member)
-        self.debounce.mark(key, member, time.time() * 1000)
+    def _flush_at_commit(self) -> None:
+        """`_flush` as a checkpoint commits, its transaction still open: the outputs
+        are produced here, in it."""
+        if not (self.unlearned or self.unwritten):
+            return
+        outs: list[Out] = []
+        self._flush(outs)
+        producer = self.app._producer  # Quix has no public handle on its producer
+        for out in together(outs):
+            producer.produce(topic=self.topics[out.topic].name, key=out.key, value=out.value)
 
     def _profile(
         self, value: bytes | None, key: bytes | None, state: State, outs: list[Out]
@@ -468,6 +518,7 @@ class Worker:
         except RecordError as error:
             self._dead(outs, key, value, str(error))
             return
+        self._flush(outs)  # the labels before it learn with the profile they came under
         state_of = self._member(key, state)  # rescored once there is a model, if not yet
         for update in skill_updates(state_of.member, member):  # stored with the profile
             outs.append(Out(COHORT_PROFILES, update.cohort.encode(), update.to_json()))
@@ -477,8 +528,8 @@ class Worker:
     def _request(self, key: bytes, state: State) -> None:
         """A rescore asked for by a change of the catalog (the member holds the course)."""
         raw = state.get_bytes(MEMBER_STATE)
-        if raw and self.served.recommender is not None:
-            self.debounce.mark(key, self.member_states.get(key, raw), time.time() * 1000)
+        if (raw or key in self.unwritten) and self.served.recommender is not None:
+            self.debounce.mark(key, self._member(key, state), time.time() * 1000)
 
     def _sweep(self, partition: int, state: State, outs: list[Out]) -> None:
         """A new day on this partition: advance every member with work below its
@@ -508,6 +559,7 @@ class Worker:
         states = {key: other for key, other, _ in closed}
         for key, learned in self._labels(closed, outs).items():
             self._changed(key, learned, states[key])
+        self._flush(outs)
 
     # -- rescoring ---------------------------------------------------------------------
 
@@ -515,6 +567,7 @@ class Worker:
         """Members changed since the last rescore, scored together when it is due."""
         if self.served.recommender is None or not self.debounce.due(now_ms):
             return
+        self._flush(outs)  # the members as learned
         start = time.perf_counter()
         budget_s = self.settings.rescore_budget_ms / 1000
         batch = self.debounce.take()
@@ -681,6 +734,7 @@ class Worker:
         for partition in set(self.status["partitions"]) | set(self.due) | set(self.swept):
             self._forget(partition)
         self._drop_decoded()
+        self.unlearned, self.unwritten = [], {}
         self.done.clear()
         self.drained = set()
         self.status.update(partitions=[], lag=float("nan"))
