@@ -267,10 +267,12 @@ class Worker:
         logged and the record dead-lettered with it."""
 
         def guarded(value: bytes | None, key: bytes | None, *rest: Any) -> list[Out]:
+            waiting = len(self.unlearned)
             try:
                 return step(value, key, *rest)
             except Exception as error:
                 self._drop_decoded()  # a state changed in memory may not have been written
+                del self.unlearned[waiting:]  # nor are its labels learned
                 ctx = message_context()
                 log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
                 outs: list[Out] = []
