@@ -88,18 +88,33 @@ class CohortSkills:
     sums: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64, per skill
     members: int = 0
     version: int = 1
+    # Each skill's position in `skills` (derived, shared by the states that follow with
+    # the same skills): a profile in or out mostly adds to skills the cohort lists
+    # already, and a cohort of many members lists many
+    _at: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CohortSkills) and self.to_bytes() == other.to_bytes()
 
     def apply(self, update: SkillUpdate) -> CohortSkills:
         """The state after one profile in or out (a new state; this one is unchanged)."""
-        sums = dict(zip(self.skills, self.sums.tolist(), strict=True))
+        if self._at is None:
+            self._at = {skill: i for i, skill in enumerate(self.skills)}
+        at, sums, new = self._at, self.sums.copy(), {}
         for skill, w in update.skills.items():
-            sums[skill] = sums.get(skill, 0.0) + update.sign * w
-        kept = sorted(s for s, v in sums.items() if abs(v) > _ZERO)
+            i = at.get(skill)
+            if i is None:
+                new[skill] = 0.0 + update.sign * w
+            else:
+                sums[i] += update.sign * w
         members = max(self.members + update.sign, 0)
-        return CohortSkills(tuple(kept), np.array([sums[s] for s in kept]), members, self.version)
+        if not new and all(abs(sums[at[s]]) > _ZERO for s in update.skills):
+            state = CohortSkills(self.skills, sums, members, self.version)
+            state._at = at
+            return state
+        merged = {**dict(zip(self.skills, sums.tolist(), strict=True)), **new}
+        kept = sorted(s for s, v in merged.items() if abs(v) > _ZERO)
+        return CohortSkills(tuple(kept), np.array([merged[s] for s in kept]), members, self.version)
 
     def mean(self) -> dict[str, float]:
         """Mean weight per skill over the cohort's members (a missing skill counts 0)."""

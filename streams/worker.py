@@ -634,7 +634,8 @@ class Worker:
             elif name == COHORT_TRENDS:
                 self.served.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
             elif name == COHORT_SKILLS:
-                self.served.cohort_skills.put(key.decode(), CohortSkills.from_bytes(value))
+                skills = self.cohort_skill_states.get(key, value)  # decoded here if ours
+                self.served.cohort_skills.put(key.decode(), skills)
             elif name == COURSE_EFFECTS:
                 self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
             else:

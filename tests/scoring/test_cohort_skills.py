@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nearline.config import Settings
@@ -120,3 +121,34 @@ def test_a_member_is_blended_with_their_cohorts_heaviest_skills_only():
     table = CohortSkillTable(top=2)
     table.learn(None, member("m1", {"sql": 1.0, "excel": 0.5, "vba": 0.1}))
     assert list(table.effective_skills(member("new", {}))) == ["excel", "sql"]
+
+
+def test_a_cohort_follows_profiles_in_and_out_as_sums_from_scratch_do():
+    """Profiles come and go (skills new to the cohort, skills taken back to 0): the
+    state equals the sums taken over the profiles still in, bytes and all."""
+    rng = np.random.default_rng(8)
+    names = [f"s{i}" for i in range(12)]
+    profiles = [
+        {str(n): float(rng.integers(1, 4)) / 4 for n in rng.choice(names, 3, replace=False)}
+        for _ in range(40)
+    ]
+    state, inside, shrank = CohortSkills(), [], 0
+    for step in range(200):
+        before = len(state.skills)
+        if inside and rng.random() < 0.45:
+            skills = inside.pop(int(rng.integers(len(inside))))
+            state = state.apply(SkillUpdate("title:analyst", skills, -1))
+        else:
+            skills = profiles[step % len(profiles)]
+            inside.append(skills)
+            state = state.apply(SkillUpdate("title:analyst", skills, 1))
+        totals: dict[str, float] = {}
+        for p in inside:
+            for name, w in p.items():
+                totals[name] = totals.get(name, 0.0) + w
+        kept = sorted(n for n, v in totals.items() if abs(v) > 1e-9)
+        assert state.skills == tuple(kept) and state.members == len(inside)
+        np.testing.assert_allclose(state.sums, [totals[n] for n in kept], atol=1e-12)
+        assert CohortSkills.from_bytes(state.to_bytes()) == state
+        shrank += len(state.skills) < before
+    assert shrank > 0  # skills taken back to 0 left the cohort on the way
