@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
@@ -93,3 +93,26 @@ class Follower(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+Record = tuple[str, bytes | None, bytes | None]
+
+
+def newest(records: Iterable[Record], whole: Collection[str]) -> list[tuple[str, bytes, bytes]]:
+    """`records` without tombstones and, on the topics in `whole` (each value a key's
+    whole state), without the values a later one of the same key replaces; each kept
+    record at the place of the last of its key. A stage writes a key's state per record
+    it handles, and the worker then decodes a key once per batch read.
+
+    >>> newest([("e", b"c1", b"1"), ("s", b"x", b"a"), ("e", b"c1", b"2"), ("s", b"x", b"b"),
+    ...         ("e", b"c2", None)], whole={"e"})
+    [('s', b'x', b'a'), ('e', b'c1', b'2'), ('s', b'x', b'b')]
+    """
+    out: dict[tuple[str, bytes] | int, tuple[str, bytes, bytes]] = {}
+    for i, (topic, key, value) in enumerate(records):
+        if key is None or value is None:
+            continue
+        at: tuple[str, bytes] | int = (topic, key) if topic in whole else i
+        out.pop(at, None)
+        out[at] = topic, key, value
+    return list(out.values())

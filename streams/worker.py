@@ -90,7 +90,7 @@ from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
-from streams.follow import Follower
+from streams.follow import Follower, newest
 from streams.served import Served
 from streams.ticks import Ticker
 from streams.web import Endpoints
@@ -180,6 +180,7 @@ class Worker:
         if self.served.model_name is not None:
             self.status["model"] = self.served.model_name
         self.followed = {settings.topic(n): n for n in FOLLOWED}  # topic -> unprefixed name
+        self.whole = {t for t, n in self.followed.items() if n != "courses"}  # keys' states
         self.follower = Follower(settings.bootstrap, list(self.followed))
         self._polled = {"model": time.monotonic(), "lag": 0.0}
         self.done: dict[tuple[str, int], int] = {}  # next offset after the last processed
@@ -625,17 +626,14 @@ class Worker:
         if not self.follower.batches:
             return
         courses: list[Course] = []
-        for topic, key, value in self.follower.drain():
+        for topic, key, value in newest(self.follower.drain(), self.whole):
             name = self.followed[topic]
-            if key is None or value is None:
-                continue
             if name == WATCH_STATS:
                 self.watch[key.decode()] = value
             elif name == COHORT_TRENDS:
                 self.served.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
             elif name == COHORT_SKILLS:
-                skills = self.cohort_skill_states.get(key, value)  # decoded here if ours
-                self.served.cohort_skills.put(key.decode(), skills)
+                self.served.cohort_skills.put(key.decode(), CohortSkills.from_bytes(value))
             elif name == COURSE_EFFECTS:
                 self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
             else:
