@@ -170,10 +170,12 @@ class Worker:
         self.member_states = Decoded[bytes, MemberState](MemberState.from_bytes, kept)
         self.view_stats = Decoded[bytes, WatchStats](stats_of, kept)  # watch stage
         self.cohort_skill_states = Decoded[bytes, CohortSkills](CohortSkills.from_bytes, kept)
-        # Learned in the next flush (`_flush`), with the member states they change and
-        # the state of each member's partition: labels of many events learn together
+        # Learned in the next flush (`_flush`), with the member and label states changed
+        # and the state of each member's partition: labels of many events learn
+        # together, and a member's states are written once for all their events
         self.unlearned: list[tuple[MemberState, Label]] = []
         self.unwritten: dict[bytes, tuple[MemberState, State]] = {}
+        self.unwritten_labels: dict[bytes, tuple[MemberLabelState, State]] = {}
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
@@ -265,7 +267,9 @@ class Worker:
 
     def _guarded(self, step: Callable[..., list[Out]]) -> Callable[..., list[Out]]:
         """Nothing about one record stops the worker: an error while handling it is
-        logged and the record dead-lettered with it."""
+        logged and the record dead-lettered with it. The labels it queued are not
+        learned; the states its member's earlier records changed are still written at
+        the next flush, with whatever the failed one had changed in them already."""
 
         def guarded(value: bytes | None, key: bytes | None, *rest: Any) -> list[Out]:
             waiting = len(self.unlearned)
@@ -421,13 +425,18 @@ class Worker:
             self._sweep(partition, state, outs)
 
     def _label_state(self, key: bytes, state: State) -> MemberLabelState:
+        return self._known_label_state(key, state) or MemberLabelState()
+
+    def _known_label_state(self, key: bytes, state: State) -> MemberLabelState | None:
+        unwritten = self.unwritten_labels.get(key)
+        if unwritten is not None:
+            return unwritten[0]
         raw = state.get_bytes(LABEL_STATE)
-        return self.label_states.get(key, raw) if raw else MemberLabelState()
+        return self.label_states.get(key, raw) if raw else None
 
     def _set_label_state(self, key: bytes, state: State, labels_of: MemberLabelState) -> None:
-        raw = labels_of.to_bytes()
-        state.set_bytes(LABEL_STATE, raw)
-        self.label_states.put(key, raw, labels_of)
+        """Written at the next flush."""
+        self.unwritten_labels[key] = labels_of, state
 
     def _remember(self, partition: int, key: bytes, labels_of: MemberLabelState) -> None:
         """When the member next has work, for the daily sweep."""
@@ -474,11 +483,17 @@ class Worker:
         self.debounce.mark(key, member, time.time() * 1000)
 
     def _flush(self, outs: list[Out]) -> None:
-        """Learn the labels waiting, all together, and write the member states changed
-        since the last flush: before anything reads those states (a rescore, a sweep,
-        a profile, a dismissal) and before every commit. The course halves go to the
+        """Write the label states changed since the last flush, learn the labels
+        waiting, all together, and write the member states changed: before anything
+        reads those states from the stores or learns from them (a rescore, a sweep, a
+        profile, a dismissal) and before every commit. The course halves go to the
         courses' partitions, positives to the partitions of the members' cohorts (the
         profile is known here only)."""
+        labelled, self.unwritten_labels = self.unwritten_labels, {}
+        for key, (labels_of, state) in labelled.items():
+            raw = labels_of.to_bytes()
+            state.set_bytes(LABEL_STATE, raw)
+            self.label_states.put(key, raw, labels_of)
         pairs, self.unlearned = self.unlearned, []
         changed, self.unwritten = self.unwritten, {}
         try:
@@ -503,7 +518,7 @@ class Worker:
     def _flush_at_commit(self) -> None:
         """`_flush` as a checkpoint commits, its transaction still open: the outputs
         are produced here, in it."""
-        if not (self.unlearned or self.unwritten):
+        if not (self.unlearned or self.unwritten or self.unwritten_labels):
             return
         outs: list[Out] = []
         self._flush(outs)
@@ -551,10 +566,9 @@ class Worker:
         closed = []
         for key in index.take_before(watermark):
             other = state_of_key(state, key)
-            raw = other.get_bytes(LABEL_STATE)
-            if raw is None:
+            labels_of = self._known_label_state(key, other)
+            if labels_of is None:
                 continue
-            labels_of = self.label_states.get(key, raw)
             labels = self.labeller.advance(labels_of, watermark, videos, everyone)
             self._set_label_state(key, other, labels_of)
             self._remember(partition, key, labels_of)
@@ -735,7 +749,7 @@ class Worker:
         for partition in set(self.status["partitions"]) | set(self.due) | set(self.swept):
             self._forget(partition)
         self._drop_decoded()
-        self.unlearned, self.unwritten = [], {}
+        self.unlearned, self.unwritten, self.unwritten_labels = [], {}, {}
         self.done.clear()
         self.drained = set()
         self.status.update(partitions=[], lag=float("nan"))
