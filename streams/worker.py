@@ -467,15 +467,20 @@ class Worker:
         return learned
 
     def _member(self, key: bytes, state: State) -> MemberState:
+        known = self._known_member(key, state)
+        if known is not None:
+            return known
+        if self.served.recommender is None:  # no catalog yet: laid out once there is one
+            return MemberState.empty(0)
+        return self.served.learner.new_member()
+
+    def _known_member(self, key: bytes, state: State) -> MemberState | None:
+        """The member's state, waiting to be written or stored; None before any."""
         unwritten = self.unwritten.get(key)
         if unwritten is not None:
             return unwritten[0]
         raw = state.get_bytes(MEMBER_STATE)
-        if raw:
-            return self.member_states.get(key, raw)
-        if self.served.recommender is None:  # no catalog yet: laid out once there is one
-            return MemberState.empty(0)
-        return self.served.learner.new_member()
+        return self.member_states.get(key, raw) if raw else None
 
     def _changed(self, key: bytes, member: MemberState, state: State) -> None:
         """`member` changed (or will, at the next flush): written then, rescored after."""
@@ -545,9 +550,9 @@ class Worker:
 
     def _request(self, key: bytes, state: State) -> None:
         """A rescore asked for by a change of the catalog (the member holds the course)."""
-        raw = state.get_bytes(MEMBER_STATE)
-        if (raw or key in self.unwritten) and self.served.recommender is not None:
-            self.debounce.mark(key, self._member(key, state), time.time() * 1000)
+        member = self._known_member(key, state)
+        if member is not None and self.served.recommender is not None:
+            self.debounce.mark(key, member, time.time() * 1000)
 
     def _sweep(self, partition: int, state: State, outs: list[Out]) -> None:
         """A new day on this partition: advance every member with work below its
