@@ -11,6 +11,7 @@ written to the model folder rolls in over it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from models.catalog import Catalog
@@ -19,12 +20,15 @@ from models.learner import CourseState, Learner
 from models.prior import PRIOR_VERSION, prior_model
 from models.scorer import Scorer
 from models.spec import FeatureSpec
-from nearline.config import Settings
-from schemas import Course
+from nearline.config import COHORT_SKILLS, COHORT_TRENDS, COURSE_EFFECTS, WATCH_STATS, Settings
+from schemas import Course, RecordError, parse
+from scoring.cohort_skills import CohortSkills
 from scoring.recommend import Recommender, parse_treatments
-from scoring.trending import Trends
+from scoring.trending import CohortCounts, Trends
+from streams.follow import Follower, Record, newest
 
 log = logging.getLogger(__name__)
+FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
 
 
 class Served:
@@ -41,8 +45,11 @@ class Served:
         self.effects: dict[str, CourseState] = {}  # newest near-line effect of every course
         self.trends = Trends()  # every cohort's counts, from `cohort-trends`
         self.cohort_skills = settings.cohort_skill_table()  # from `cohort-skills`
+        self.watch: dict[str, bytes] = {}  # every partition's watch statistics
         self.lists: dict[str, tuple[str, ...]] = {}  # member -> courses of their record
         self.holders: dict[str, set[str]] = {}  # the reverse: course -> members
+        self.followed = {settings.topic(n): n for n in FOLLOWED}  # topic -> unprefixed name
+        self.whole = {t for t, n in self.followed.items() if n != "courses"}  # keys' states
         newest = self.newest()
         if newest is not None:
             self.load(newest)
@@ -123,6 +130,45 @@ class Served:
             scorer.set_course(course_id, state.beta.mean)
         scorer.catalog.set_stats(row, state.stats)
 
+    def follower(self) -> Follower:
+        """A reader of the followed topics, for `catch_up` (not started)."""
+        return Follower(self.settings.bootstrap, list(self.followed))
+
+    def catch_up(self, follower: Follower) -> list[str]:
+        """Apply what `follower` read since the last call (waiting, the first time, for
+        what the topics held when it started: nothing is scored, nor a prior model
+        served, before the catalog); the ids of known courses that changed."""
+        if not follower.caught_up.is_set():
+            follower.caught_up.wait()
+        if not follower.batches:
+            return []
+        return self.follow(follower.drain())
+
+    def follow(self, records: Iterable[Record]) -> list[str]:
+        """Apply records of the followed topics, in order; the ids of known courses
+        that changed. A key's state is decoded once per call (`newest`)."""
+        courses: list[Course] = []
+        for topic, key, value in newest(records, self.whole):
+            name = self.followed[topic]
+            if name == WATCH_STATS:
+                self.watch[key.decode()] = value
+            elif name == COHORT_TRENDS:
+                self.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
+            elif name == COHORT_SKILLS:
+                self.cohort_skills.put(key.decode(), CohortSkills.from_bytes(value))
+            elif name == COURSE_EFFECTS:
+                self.apply_effect(key.decode(), CourseState.from_bytes(value))
+            else:
+                try:
+                    courses.append(checked_course(key, value))
+                except RecordError:
+                    continue  # dead-lettered by the courses stage
+        if not courses:
+            return []
+        changed = self.upsert(courses)
+        self.start_cold()
+        return changed
+
     def upsert(self, courses: list[Course]) -> list[str]:
         """Add or replace courses; returns the ids of known courses that changed."""
         changed = [c.course_id for c in courses if self.known.get(c.course_id, c) != c]
@@ -145,3 +191,10 @@ class Served:
     def holding(self, course_id: str) -> list[str]:
         """Members whose lists, as this worker wrote them, hold the course."""
         return sorted(self.holders.get(course_id, ()))
+
+
+def checked_course(key: bytes | None, raw: bytes | None) -> Course:
+    course = parse(Course, raw)
+    if key != course.course_id.encode():
+        raise RecordError(f"key {key!r} is not the course_id {course.course_id!r}")
+    return course

@@ -75,7 +75,6 @@ from schemas import (
     KIND_TOPICS,
     Autoplay,
     Click,
-    Course,
     DeadLetter,
     Dismissal,
     Label,
@@ -90,8 +89,7 @@ from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
-from streams.follow import Follower, newest
-from streams.served import Served
+from streams.served import Served, checked_course
 from streams.ticks import Ticker
 from streams.web import Endpoints
 
@@ -110,7 +108,6 @@ MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
-FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
 # A killed worker's open transaction holds every read-committed reader of what it wrote
 # (lists, labels, the stages' topics) until the broker aborts it: this long, not
 # librdkafka's 60 s. A transaction commits every COMMIT_S; one the broker aborts (it
@@ -161,7 +158,6 @@ class Worker:
         self.clocks = PartitionClocks(self.labeller.lateness_ms, settings.idle_s)
         self.served = Served(settings)
         self.debounce: Debouncer[bytes, MemberState] = Debouncer(settings.rescore_ms)
-        self.watch: dict[str, bytes] = {}  # every worker's watch statistics
         self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
         self.seeded: set[int] = set()  # partitions whose stored members `due` holds
         self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
@@ -179,11 +175,7 @@ class Worker:
         self.metrics = Metrics("nearline")
         # lag not known (NaN) until every owned partition has been fetched once
         self.status: dict[str, Any] = {"partitions": [], "lag": float("nan")}
-        if self.served.model_name is not None:
-            self.status["model"] = self.served.model_name
-        self.followed = {settings.topic(n): n for n in FOLLOWED}  # topic -> unprefixed name
-        self.whole = {t for t, n in self.followed.items() if n != "courses"}  # keys' states
-        self.follower = Follower(settings.bootstrap, list(self.followed))
+        self.follower = self.served.follower()
         self._polled = {"model": time.monotonic(), "lag": 0.0}
         self.done: dict[tuple[str, int], int] = {}  # next offset after the last processed
         self.resumed: dict[tuple[str, int], int] = {}  # the group's committed offsets
@@ -327,7 +319,14 @@ class Worker:
     def health(self) -> dict[str, Any]:
         lag = self.status["lag"]
         known = None if math.isnan(lag) else lag
-        return {"status": "ok", "app": self.settings.app_id, **self.status, "lag": known}
+        model = self.served.model_name  # None before the catalog (no prior yet)
+        return {
+            "status": "ok",
+            "app": self.settings.app_id,
+            **self.status,
+            "model": model,
+            "lag": known,
+        }
 
     def render_metrics(self) -> str:
         gauges = {
@@ -394,8 +393,8 @@ class Worker:
         dismissal = isinstance(record, Dismissal)
         new_day = self.clocks.observe(partition, record.kind, record.ts, time.time())
         labels_of = self._label_state(key, state)
-        videos = VideoStats(self.watch)
-        everyone = global_stats(self.watch, self.settings.partitions)
+        videos = VideoStats(self.served.watch)
+        everyone = global_stats(self.served.watch, self.settings.partitions)
         # the sweeps this member had no work in, as if it had been advanced in them
         caught_up = self.labeller.advance(labels_of, self.swept.get(partition, 0), videos, everyone)
         out = self.labeller.step(
@@ -559,8 +558,8 @@ class Worker:
         watermark; the others catch up with it at their next event."""
         watermark = self.clocks.watermark_ms(partition)
         videos, everyone = (
-            VideoStats(self.watch),
-            global_stats(self.watch, self.settings.partitions),
+            VideoStats(self.served.watch),
+            global_stats(self.served.watch, self.settings.partitions),
         )
         index = self.due.setdefault(partition, DueIndex())
         if partition not in self.seeded:  # first sweep since the partition came here
@@ -640,40 +639,15 @@ class Worker:
 
     def _follow(self, outs: list[Out]) -> None:
         """Apply what the follower read since the last record (this thread only)."""
-        if not self.follower.caught_up.is_set():
-            self.follower.caught_up.wait()  # no scoring (nor a prior model) before the catalog
-        if not self.follower.batches:
-            return
-        courses: list[Course] = []
-        for topic, key, value in newest(self.follower.drain(), self.whole):
-            name = self.followed[topic]
-            if name == WATCH_STATS:
-                self.watch[key.decode()] = value
-            elif name == COHORT_TRENDS:
-                self.served.trends.cohorts[key.decode()] = CohortCounts.from_bytes(value)
-            elif name == COHORT_SKILLS:
-                self.served.cohort_skills.put(key.decode(), CohortSkills.from_bytes(value))
-            elif name == COURSE_EFFECTS:
-                self.served.apply_effect(key.decode(), CourseState.from_bytes(value))
-            else:
-                try:
-                    courses.append(checked_course(key, value))
-                except RecordError:
-                    continue  # dead-lettered by the courses stage
-        if courses:
-            for course_id in self.served.upsert(courses):
-                for member_id in self.served.holding(course_id):
-                    outs.append(Out(MEMBER_UPDATES, member_id.encode(), b"{}"))
-            if self.served.recommender is None:
-                self.served.start_cold()
-                self.status["model"] = self.served.model_name
+        for course_id in self.served.catch_up(self.follower):
+            for member_id in self.served.holding(course_id):
+                outs.append(Out(MEMBER_UPDATES, member_id.encode(), b"{}"))
 
     def _periodic(self, now: float) -> None:
         mono = time.monotonic()
         if mono - self._polled["model"] >= MODEL_POLL_S:
             self._polled["model"] = mono
             self.served.roll_in()
-            self.status["model"] = self.served.model_name
         if mono - self._polled["lag"] >= LAG_POLL_S:
             self._polled["lag"] = mono
             self._measure_lag()
@@ -860,10 +834,3 @@ def state_of_key(state: State, key: bytes) -> State:
     """The state of another key of the same partition, in the same transaction (the
     daily sweep advances every member of a partition while one record is processed)."""
     return state._transaction.as_state(prefix=key)  # Quix offers no public way
-
-
-def checked_course(key: bytes | None, raw: bytes | None) -> Course:
-    course = parse(Course, raw)
-    if key != course.course_id.encode():
-        raise RecordError(f"key {key!r} is not the course_id {course.course_id!r}")
-    return course
