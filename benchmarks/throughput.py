@@ -15,9 +15,10 @@ topics from the start (one process, nothing else): what a plain consumer takes o
 broker, and the ratio between the two.
 
 The last line printed is one JSON object: events_per_s, raw_events_per_s, ratio,
-members, events, rss_mb (the worker's peak resident memory), plus the conditions and
-events_per_cpu_s (events / the worker process's CPU seconds, start to caught up): on a
-machine shared with other work, wall time measures the others as well.
+members, events, rss_mb (the peak resident memory of the worker and its rescorer
+process), plus the conditions and events_per_cpu_s (events / the CPU seconds of both,
+start to caught up): on a machine shared with other work, wall time measures the
+others as well.
 """
 
 from __future__ import annotations
@@ -110,17 +111,32 @@ def raw_consume(bootstrap: str, topics: list[str], expected: int) -> float:
         consumer.close()
 
 
+def tree(pid: int) -> list[int]:
+    """Process `pid` and its descendants (the worker's rescorer process)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            out += tree(int(child))
+    return out
+
+
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The peak resident memory of process `pid` and its descendants, summed."""
+    total = 0
+    for p in tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of process `pid` and its descendants so far."""
+    total = 0
+    for p in tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def catch_up(worker: Worker, started: float) -> tuple[float, int]:

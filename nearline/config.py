@@ -89,11 +89,6 @@ class Settings:
     treatments: str = ""  # JSON {channel: {variant: share}}; default: glmix everywhere
     top_k: int = 20
     rescore_ms: float = 100.0  # members changed since the last rescore: scored at most this often
-    # One rescore's time, at most (blocks started before it ran out are finished; the
-    # other members wait for the next): it runs inside one transaction, which the broker
-    # aborts after streams.worker.TRANSACTION_TIMEOUT_MS, and a transaction aborted
-    # for every catch-up's first rescore (every member at once) would never end.
-    rescore_budget_ms: float = 1_000.0
     profile_skill_weight: float = 1.0  # δ1 of eq. 1: a member's own skills ...
     cohort_skill_weight: float = 0.5  # δ2: ... blended with their title/industry cohorts'
 

@@ -8,6 +8,7 @@ import math
 import re
 import time
 
+LOG_FORMAT = "[%(asctime)s] [%(levelname)s] [%(name)s] : %(message)s"  # as Quix's
 REPEAT_S = 30.0  # a repeated warning or error is told at most once per this
 _NUMBERS = re.compile(r"\d+")
 _SHAPES = 1024  # distinct messages remembered; forgotten all at once beyond this

@@ -6,7 +6,7 @@ import logging
 
 from models.glmix import ArtifactError, GLMixModel, newest_artifact
 from nearline.config import Settings
-from nearline.logs import quiet_repeats
+from nearline.logs import LOG_FORMAT, quiet_repeats
 from nearline.topics import ensure_topics
 
 
@@ -14,9 +14,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     check_serving(settings)
     ensure_topics(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=loglevel.upper(), format="[%(asctime)s] [%(levelname)s] [%(name)s] : %(message)s"
-    )
+    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
     from streams.worker import Worker
 
     worker = Worker(settings, loglevel=loglevel)

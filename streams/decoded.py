@@ -48,6 +48,11 @@ class Decoded(Generic[K, V]):
         if len(values) > self.size:
             del values[next(iter(values))]
 
+    def raw(self, key: K, value: V) -> bytes | None:
+        """The bytes `value` was decoded from or written as, if it is the one kept."""
+        known = self.values.get(key)
+        return known[0] if known is not None and known[1] is value else None
+
     def clear(self) -> None:
         """Forget every value (one may have changed without being written)."""
         self.values.clear()

@@ -15,6 +15,10 @@ made by the core packages (schemas, labels, models, scoring).
     courses, course-effects, cohort-trends, cohort-skills, watch-stats -> every worker,
         in memory
 
+The members changed since the last rescore are scored in the worker's rescorer process
+(`streams.rescorer`), on another core, while the member stage goes on; their lists come
+back and are produced in the member stage's transaction.
+
 A worker serves from the start: a trained version of the model folder, else the prior
 model (`streams.served`), whose member and course effects it learns from the first labels.
 
@@ -85,11 +89,12 @@ from schemas import (
     parse_activity,
 )
 from scoring.cohort_skills import CohortSkills, SkillUpdate, skill_updates
-from scoring.debounce import Debouncer, widen_for
+from scoring.debounce import Debouncer
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
-from streams.served import Served, checked_course
+from streams.rescorer import Rescorer, Scored
+from streams.served import MODEL_POLL_S, Served, checked_course
 from streams.ticks import Ticker
 from streams.web import Endpoints
 
@@ -99,12 +104,6 @@ LABEL_STATE = b"l"  # member store: MemberLabelState
 MEMBER_STATE = b"m"  # member store: MemberState (GLMix member half, history, profile)
 VALUE = b"v"  # course, cohort and watch stores: the key's one value
 COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
-# Behind by more than this many records, a worker rescores less often. It commits as
-# often as ever: watch statistics reach other partitions' thresholds through committed
-# transactions, and a catch-up runs event time fast, so a longer transaction would
-# delay them by hours of event time, past the lateness that keeps labels exact.
-BEHIND_RECORDS = 1000
-MODEL_POLL_S = 5.0
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
@@ -158,6 +157,11 @@ class Worker:
         self.clocks = PartitionClocks(self.labeller.lateness_ms, settings.idle_s)
         self.served = Served(settings)
         self.debounce: Debouncer[bytes, MemberState] = Debouncer(settings.rescore_ms)
+        self.rescorer = Rescorer(settings, loglevel)
+        # the rescore running: its members not answered yet (but for partitions that
+        # left since), and its blocks not answered yet
+        self.rescoring: dict[bytes, tuple[MemberState, float]] = {}
+        self.asked = 0
         self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
         self.seeded: set[int] = set()  # partitions whose stored members `due` holds
         self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
@@ -299,7 +303,7 @@ class Worker:
         Whatever else ends Quix's run (a transaction the broker refused because the group
         forgot this member while the broker was away, say) aborts its transaction; the
         worker then starts over from the group's last commit, as a new process would."""
-        threads = (self.follower, self.ticker, self.endpoints)
+        threads = (self.follower, self.ticker, self.endpoints, self.rescorer)
         for thread in threads:
             thread.start()
         try:
@@ -585,55 +589,51 @@ class Worker:
     # -- rescoring ---------------------------------------------------------------------
 
     def _rescore(self, now_ms: float, outs: list[Out]) -> None:
-        """Members changed since the last rescore, scored together when it is due."""
+        """The lists the rescorer sent back, out; once it has answered the whole last
+        rescore, the members changed since go to it when due, as stored."""
+        results = self.rescorer.results
+        while results:
+            self._rescored(results.popleft(), outs)
         if self.served.recommender is None or not self.debounce.due(now_ms):
             return
         self._flush(outs)  # the members as learned
-        start = time.perf_counter()
-        budget_s = self.settings.rescore_budget_ms / 1000
-        batch = self.debounce.take()
-        keys = list(batch)
-        scored = 0
-        while scored < len(keys) and (not scored or time.perf_counter() - start < budget_s):
-            block = keys[scored : scored + RESCORE_BLOCK]
-            self._rescore_block(block, batch, int(now_ms), outs)
-            scored += len(block)
-        cost = time.perf_counter() - start
-        log.info("rescored %d members in %.3f s, %d left", scored, cost, len(keys) - scored)
-        self.metrics.observe("rescore_seconds", cost / scored, "time to rescore one member")
-        self.metrics.inc("rescored", scored, help="lists written")
-        left = {key: batch[key] for key in keys[scored:]}
-        self.debounce.done(time.time() * 1000, cost * 1000, left)
+        self.rescoring = self.debounce.take()
+        keys = list(self.rescoring)
+        for at in range(0, len(keys), RESCORE_BLOCK):
+            block = keys[at : at + RESCORE_BLOCK]
+            self.rescorer.submit([(k, self._stored(k, self.rescoring[k][0])) for k in block])
+            self.asked += 1
 
-    def _rescore_block(
-        self,
-        keys: list[bytes],
-        batch: dict[bytes, tuple[MemberState, float]],
-        now_ms: int,
-        outs: list[Out],
-    ) -> None:
-        """One block of members scored together; a block that fails is scored member by
-        member, so one member's failure costs only their own list (logged)."""
-        recommender = self.served.recommender
-        try:
-            ids, states = [k.decode() for k in keys], [batch[k][0] for k in keys]
-            rescored = recommender.recommend_many(ids, states, now_ms)
-        except Exception:
-            if len(keys) == 1:
-                log.exception("rescoring member %r failed", keys[0])
-                return
-            for key in keys:
-                self._rescore_block([key], batch, now_ms, outs)
-            return
+    def _stored(self, key: bytes, member: MemberState) -> bytes:
+        """The member's state as written (encoded again only if it was not)."""
+        raw = self.member_states.raw(key, member)
+        return member.to_bytes() if raw is None else raw
+
+    def _rescored(self, scored: Scored, outs: list[Out]) -> None:
+        """One block's lists, out, but for members whose partitions left meanwhile."""
+        self.asked -= 1
         done_ms = time.time() * 1000
-        for key, one in zip(keys, rescored, strict=True):
-            outs.append(Out("recommendations", key, one.record))
-            self.served.index(one.member_id, one.courses)
+        for key, courses, record in scored.lists:
+            changed = self.rescoring.get(key)
+            if changed is None:
+                continue
+            outs.append(Out("recommendations", key, record))
+            self.served.index(key.decode(), courses)
             self.metrics.observe(
                 "rescore_delay_seconds",
-                max(done_ms - batch[key][1], 0) / 1000,
+                max(done_ms - changed[1], 0) / 1000,
                 "first change of a member -> their new list produced",
             )
+        for key in scored.keys:
+            self.rescoring.pop(key, None)
+        if scored.keys:
+            per = scored.cost_s / len(scored.keys)
+            self.metrics.observe("rescore_seconds", per, "time to rescore one member")
+        self.metrics.inc("rescored", len(scored.lists), help="lists written")
+        lists, cost = len(scored.lists), scored.cost_s
+        log.info("rescored %d of %d members in %.3f s", lists, len(scored.keys), cost)
+        if not self.asked:
+            self.debounce.done(done_ms)
 
     # -- what every worker follows -----------------------------------------------------
 
@@ -687,7 +687,6 @@ class Worker:
             self._forget(gone)
         self.status["partitions"] = mine
         self.status["lag"] = float("nan") if unknown else lag
-        self.debounce.widen = widen_for(lag, BEHIND_RECORDS, partial=unknown)
 
     def _drained(self, partition: int) -> list[str]:
         """The activity kinds with nothing left to read on `partition`, as last measured."""
@@ -744,7 +743,12 @@ class Worker:
         self.done = {k: v for k, v in self.done.items() if k[1] != partition}
         self.swept.pop(partition, None)
         n = self.settings.partitions
-        self.debounce.forget(lambda key: partition_of(key, n) == partition)
+
+        def gone(key: bytes) -> bool:
+            return partition_of(key, n) == partition
+
+        self.debounce.forget(gone)
+        self.rescoring = {k: v for k, v in self.rescoring.items() if not gone(k)}
 
     # -- the other stages --------------------------------------------------------------
 

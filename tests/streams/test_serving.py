@@ -8,6 +8,8 @@ each change must show in the served lists within a deadline (polled, never slept
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -104,22 +106,31 @@ def test_every_member_gets_a_list_with_reasons(served, world):
         assert all(i["reason"] for i in body["items"])
 
 
-def test_members_left_by_a_rescore_whose_time_ran_out_get_their_lists_next(
-    kafka_bootstrap, world, model_dir, tmp_path
-):
-    """A rescore stops starting blocks once its time is spent (it runs inside one
-    transaction); with no time at all, each scores one block and leaves the rest."""
-    settings = _deployment(kafka_bootstrap, tmp_path, "bud", model_dir, rescore_budget_ms=0.0)
-    with running_worker(settings, tmp_path / "worker.log") as worker:
-        publish_log(world, settings, progress=False)
-        members = {m.member_id for m in read_members(world)}
-        wait_until(
-            lambda: all(worker.recommendations(m) for m in members), 90, "a list for every member"
-        )
-        wait_until(settled(worker), 60, "the worker to finish every rescore")
-    log = (tmp_path / "worker.log").read_text()
-    left = [int(line.rsplit(", ", 1)[1].split()[0]) for line in log.splitlines() if " left" in line]
-    assert max(left) > 0 and left[-1] == 0  # members were left, and the last rescore was whole
+def _rescorers(pid: int) -> list[int]:
+    """The processes the worker `pid` spawned to score (not multiprocessing's tracker)."""
+    tasks = Path(f"/proc/{pid}/task")
+    children = [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_a_rescorer_process_that_ends_is_replaced(served, world):
+    """The worker scores lists in a process of its own; killed, it is replaced, and a
+    change that comes meanwhile still shows in the member's list."""
+    (rescorer,) = _rescorers(served.proc.pid)
+    os.kill(rescorer, signal.SIGKILL)
+    member = read_members(world)[2].member_id
+    top = served.recommendations(member)["items"][0]["course_id"]
+    dismissal = Dismissal(event_id="dis-2", member_id=member, course_id=top, ts=_after_log(world))
+    with Publisher(served.settings) as publisher:
+        publisher.send("dismissals", [dismissal])
+    wait_until(
+        lambda: top not in {i["course_id"] for i in served.recommendations(member)["items"]},
+        30,
+        f"{top} to leave {member}'s list",
+    )
+    assert "the rescorer process ended" in served.log.read_text()
+    assert _rescorers(served.proc.pid) not in ([], [rescorer])
+    assert served.proc.poll() is None
 
 
 def test_clicked_categories_rise_within_two_seconds(served, world):

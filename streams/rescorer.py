@@ -1,0 +1,171 @@
+"""Rescoring in a process of its own: the member stage hands over the members changed
+since the last rescore and goes on with the next records while another core scores them.
+
+A list costs far more than the events that change it (candidates and GLMix logits over
+the catalog), and one Python process runs on one core. The rescorer process holds what
+scoring reads as the worker does (`streams.served.Served`: model, catalog, course
+effects, cohort trends and skills, followed from their topics and the model folder) and
+is sent each member's state as stored; it answers with each member's compact record,
+which the worker produces in its own transaction. Blocks go one at a time, from a thread
+of the worker that waits for each answer, so the member stage never waits on scoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import Connection
+from typing import NamedTuple
+
+from models.learner import MemberState
+from nearline.config import Settings
+from nearline.logs import LOG_FORMAT, quiet_repeats
+from nearline.runtime import collect_rarely, reuse_freed_memory, single_threaded_blas
+from scoring.recommend import Recommender
+from streams.served import MODEL_POLL_S, Served
+
+log = logging.getLogger(__name__)
+
+IDLE_S = 0.2  # between two blocks, how often the rescorer applies what it follows
+RESTART_S = 1.0  # before a rescorer process that ended is replaced
+TRIES = 2  # processes a block is sent to before its members go without this rescore
+STOP_S = 5.0  # a rescorer process still busy this long after the worker stops is killed
+
+
+class Scored(NamedTuple):
+    """The answer for one block: its members' keys (scored or not), the lists of those
+    scored as (key, courses held, compact record) and the rescorer's time for it."""
+
+    keys: list[bytes]
+    lists: list[tuple[bytes, tuple[str, ...], bytes]]
+    cost_s: float
+
+
+class Rescorer:
+    """Blocks of (member key, stored `MemberState` bytes) in (`submit`), their `Scored`
+    answers out (`results`, in order), through one rescorer process; a process that
+    ends is replaced (logged) and the new one scores the block it had."""
+
+    def __init__(self, settings: Settings, loglevel: str = "WARNING") -> None:
+        self.settings, self.loglevel = settings, loglevel
+        self.blocks: queue.Queue[list[tuple[bytes, bytes]] | None] = queue.Queue()
+        # appends and pops of a deque are atomic: the processing thread looks before
+        # every record and takes no lock
+        self.results: deque[Scored] = deque()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="rescorer")
+        self.process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, block: list[tuple[bytes, bytes]]) -> None:
+        self.blocks.put(block)
+
+    def stop(self) -> None:
+        """No more blocks; the process ends once it has answered the one it scores."""
+        self.stopping.set()
+        self.blocks.put(None)
+        self.thread.join(STOP_S)
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.thread.join(STOP_S)
+
+    def _spawn(self) -> Connection:
+        context = multiprocessing.get_context("spawn")  # not fork: this process has threads
+        mine, theirs = context.Pipe()
+        self.process = context.Process(
+            target=serve, args=(self.settings, self.loglevel, theirs), name="rescorer", daemon=True
+        )
+        self.process.start()
+        theirs.close()  # the process's end: once it is gone, this end reads EOF
+        return mine
+
+    def _run(self) -> None:
+        connection = self._spawn()
+        while True:
+            block = self.blocks.get()
+            if block is None:
+                break
+            for attempt in range(TRIES):
+                try:
+                    connection.send(block)
+                    self.results.append(connection.recv())
+                    break
+                except (EOFError, OSError):
+                    if self.stopping.is_set():
+                        break
+                    code = None if self.process is None else self.process.exitcode
+                    log.error(
+                        "the rescorer process ended (exit code %s) with a block of %d "
+                        "members; starting another%s",
+                        code,
+                        len(block),
+                        " for the next" if attempt == TRIES - 1 else ", which scores it",
+                    )
+                    connection.close()
+                    if self.stopping.wait(RESTART_S):
+                        break
+                    connection = self._spawn()
+            else:  # the block may be what ends it: its members wait for their next change
+                self.results.append(Scored([key for key, _ in block], [], 0.0))
+            if self.stopping.is_set():
+                break
+        connection.close()
+        if self.process is not None:
+            self.process.join(STOP_S)
+
+
+def serve(settings: Settings, loglevel: str, connection: Connection) -> None:
+    """The rescorer process: blocks from the worker until it closes its end (or dies).
+    Signals are the worker's to handle: Ctrl-C reaches the whole process group."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
+    quiet_repeats("streams.follow")
+    single_threaded_blas()
+    reuse_freed_memory()
+    collect_rarely()
+    served = Served(settings)
+    follower = served.follower()
+    follower.start()
+    polled = time.monotonic()
+    try:
+        while True:
+            waiting = not connection.poll(IDLE_S)
+            served.catch_up(follower)
+            if time.monotonic() - polled >= MODEL_POLL_S:
+                polled = time.monotonic()
+                served.roll_in()
+            if waiting:
+                continue
+            block = connection.recv()
+            start = time.perf_counter()
+            keys = [key for key, _ in block]
+            lists = [] if served.recommender is None else scored(served.recommender, block)
+            connection.send(Scored(keys, lists, time.perf_counter() - start))
+    except (EOFError, OSError):
+        pass  # the worker is gone
+    finally:
+        follower.stop()
+
+
+def scored(
+    recommender: Recommender, block: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, tuple[str, ...], bytes]]:
+    """The block's members scored together, now; a block that fails is scored member by
+    member, so one member's failure costs only their own list (logged)."""
+    try:
+        states = [MemberState.from_bytes(raw) for _, raw in block]
+        ids = [key.decode() for key, _ in block]
+        rescored = recommender.recommend_many(ids, states, int(time.time() * 1000))
+    except Exception:
+        if len(block) == 1:
+            log.exception("rescoring member %r failed", block[0][0])
+            return []
+        return [one for member in block for one in scored(recommender, [member])]
+    return [(key, one.courses, one.record) for (key, _), one in zip(block, rescored, strict=True)]
