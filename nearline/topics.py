@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from nearline.config import COMPACTED_TOPICS, Settings
 
+STALL_S = 30.0  # reading a whole topic: this long without a record read is a failure
+
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics (compacted where the contract says so); returns those created."""
@@ -89,7 +91,8 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 def read_topic(bootstrap: str, topic: str) -> list:
     """Every committed record currently in `topic` (read committed: what a transaction
-    aborted or has not committed yet is not there), up to its end offsets."""
+    aborted or has not committed yet is not there), up to its end offsets; an error
+    once `STALL_S` pass without a record read."""
     ends = {tp: end for tp, end in end_offsets(bootstrap, topic).items() if end > 0}
     if not ends:
         return []
@@ -100,11 +103,12 @@ def read_topic(bootstrap: str, topic: str) -> list:
     consumer.seek_to_beginning(*ends)
     records = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STALL_S
         while any(consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not read {topic} to its end")
             for batch in consumer.poll(timeout_ms=500).values():
+                deadline = time.monotonic() + STALL_S
                 records.extend(
                     r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]
                 )

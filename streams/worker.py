@@ -89,7 +89,7 @@ from schemas import (
     parse_activity,
 )
 from scoring.cohort_skills import CohortSkills, SkillUpdate, skill_updates
-from scoring.debounce import Debouncer
+from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
@@ -106,6 +106,11 @@ VALUE = b"v"  # course, cohort and watch stores: the key's one value
 COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
+# Behind by more than this many records, a worker rescores less often. It commits as
+# often as ever: watch statistics reach other partitions' thresholds through committed
+# transactions, and a catch-up runs event time fast, so a longer transaction would
+# delay them by hours of event time, past the lateness that keeps labels exact.
+BEHIND_RECORDS = 1000
 TICK_S = 0.1  # how often time passes on a partition where nothing arrives
 # A killed worker's open transaction holds every read-committed reader of what it wrote
 # (lists, labels, the stages' topics) until the broker aborts it: this long, not
@@ -161,7 +166,7 @@ class Worker:
         # the rescore running: its members not answered yet (but for partitions that
         # left since), and its blocks not answered yet
         self.rescoring: dict[bytes, tuple[MemberState, float]] = {}
-        self.asked = 0
+        self.asked, self.rescore_s = 0, 0.0  # and the rescorer's time for it so far
         self.due: dict[int, DueIndex[bytes]] = {}  # partition -> members the sweep has work for
         self.seeded: set[int] = set()  # partitions whose stored members `due` holds
         self.swept: dict[int, int] = {}  # partition -> watermark of its last sweep
@@ -626,6 +631,7 @@ class Worker:
             )
         for key in scored.keys:
             self.rescoring.pop(key, None)
+        self.rescore_s += scored.cost_s
         if scored.keys:
             per = scored.cost_s / len(scored.keys)
             self.metrics.observe("rescore_seconds", per, "time to rescore one member")
@@ -633,7 +639,8 @@ class Worker:
         lists, cost = len(scored.lists), scored.cost_s
         log.info("rescored %d of %d members in %.3f s", lists, len(scored.keys), cost)
         if not self.asked:
-            self.debounce.done(done_ms)
+            self.debounce.done(done_ms, self.rescore_s * 1000)
+            self.rescore_s = 0.0
 
     # -- what every worker follows -----------------------------------------------------
 
@@ -687,6 +694,7 @@ class Worker:
             self._forget(gone)
         self.status["partitions"] = mine
         self.status["lag"] = float("nan") if unknown else lag
+        self.debounce.widen = widen_for(lag, BEHIND_RECORDS)
 
     def _drained(self, partition: int) -> list[str]:
         """The activity kinds with nothing left to read on `partition`, as last measured."""

@@ -3,7 +3,7 @@ last, and every change scored in the end."""
 
 from __future__ import annotations
 
-from scoring.debounce import Debouncer
+from scoring.debounce import WIDEN_BEHIND, Debouncer
 
 
 def test_a_busy_worker_rescores_each_member_once_per_rescore():
@@ -16,7 +16,7 @@ def test_a_busy_worker_rescores_each_member_once_per_rescore():
     for now in range(1, 200_001):
         d.mark(now % 1000, now, float(now))
         if busy_until is not None and now >= busy_until:
-            d.done(float(busy_until))
+            d.done(float(busy_until), 5.0 * d.scoring)
             busy_until = None
         if d.due(float(now)):
             batch = d.take()
@@ -26,7 +26,7 @@ def test_a_busy_worker_rescores_each_member_once_per_rescore():
             lists += len(batch)
             rescores += 1
     assert lists <= 200_000 / 5 + 1000 and rescores > 10
-    d.done(float(busy_until or 0))
+    d.done(float(busy_until or 0), 0.0)
     batch = d.take()  # nothing new arrives: the next rescore writes every change
     assert scored | set(batch) == set(range(1000))
 
@@ -37,7 +37,7 @@ def test_the_next_rescore_waits_for_the_one_running_and_the_period():
     d.take()
     d.mark("a", 2, now_ms=1)
     assert not d.due(now_ms=5000)  # the first is not done
-    d.done(now_ms=5000)
+    d.done(now_ms=5000, cost_ms=10)
     assert not d.due(now_ms=5099) and d.due(now_ms=5100)
 
 
@@ -48,7 +48,27 @@ def test_the_latest_value_and_the_first_change_are_kept():
     d.forget(lambda key: key == "gone")
     assert d.take() == {"a": ("new", 5)}
     assert len(d) == 1  # pending until the rescore is done: nothing looks settled early
-    d.done(now_ms=6)
+    d.done(now_ms=6, cost_ms=1)
     d.mark("gone", "x", now_ms=10)
     d.forget(lambda key: key == "gone")
     assert len(d) == 0
+
+
+def test_far_behind_the_rescorer_rests_a_multiple_of_each_rescore():
+    """Far behind, the rescorer scores at most 1 / (1 + WIDEN_BEHIND) of the time;
+    caught up, the wait already running shortens to the period."""
+    d: Debouncer[int, int] = Debouncer(period_ms=10, widen=WIDEN_BEHIND)
+    busy, busy_until = 0, None
+    for now in range(1, 100_001):
+        d.mark(now % 1000, now, float(now))
+        if busy_until is not None and now >= busy_until:
+            d.done(float(busy_until), 5.0 * d.scoring)
+            busy_until = None
+        if d.due(float(now)):
+            cost = 5 * len(d.take())
+            busy_until, busy = now + cost, busy + cost
+    assert busy <= 100_000 / (1 + WIDEN_BEHIND) + 5 * 1000  # the last may run past the end
+    d.done(100_000.0, 1000.0)
+    assert not d.due(100_500.0)
+    d.widen = 0.0
+    assert d.due(100_500.0)
