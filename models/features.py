@@ -43,11 +43,11 @@ class Profile:
 
     @classmethod
     def of(cls, spec: FeatureSpec, member: Member) -> Profile:
-        pair = np.stack(
-            [spec.skill_vector(member.skills), spec.skill_vector(member.followed_skills)]
-        )
+        skills = spec.skill_vector(member.skills)
+        pair = np.empty((spec.skill_buckets, 2))
+        pair[:, 0], pair[:, 1] = skills, spec.skill_vector(member.followed_skills)
         level = None if member.seniority is None else member.seniority / 9.0
-        return cls(spec.member_vector(member), np.ascontiguousarray(pair.T), level)
+        return cls(spec.member_vector(member, skills), pair, level)
 
 
 def context(ts: int) -> tuple[int, int]:

@@ -7,7 +7,9 @@ the meaning of a column changes; the buckets and vocabularies are parameters of 
 
 from __future__ import annotations
 
+import math
 import zlib
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -136,7 +138,7 @@ class FeatureSpec:
         items = skills.items() if isinstance(skills, Mapping) else ((s, 1.0) for s in skills)
         for name, weight in items:
             v[bucket(name, self.skill_buckets, "skill")] += weight
-        norm = np.linalg.norm(v)
+        norm = math.sqrt(v.dot(v))  # np.linalg.norm's sum, without its checks
         return v / norm if norm > 0 else v
 
     def course_vector(self, course: Course) -> np.ndarray:
@@ -149,11 +151,11 @@ class FeatureSpec:
         base += len(DIFFICULTIES)
         x[base : base + self.skill_buckets] = self.skill_vector(course.skills)
         base += self.skill_buckets
-        x[base + int(np.searchsorted(DURATION_EDGES_S, course.duration_s, side="right"))] = 1.0
+        x[base + bisect_right(DURATION_EDGES_S, course.duration_s)] = 1.0
         return x
 
-    def member_vector(self, member: Member) -> np.ndarray:
-        """x_m of one member profile."""
+    def member_vector(self, member: Member, skills: np.ndarray | None = None) -> np.ndarray:
+        """x_m of one member profile (`skills`: its `skill_vector`, where known)."""
         x = np.zeros(self.dims[1])
         x[0] = 1.0
         base = 1
@@ -166,11 +168,11 @@ class FeatureSpec:
         level = (
             len(SENIORITY_EDGES) + 1
             if member.seniority is None
-            else int(np.searchsorted(SENIORITY_EDGES, member.seniority, side="right"))
+            else bisect_right(SENIORITY_EDGES, member.seniority)
         )
         x[base + level] = 1.0
         base += len(SENIORITY_EDGES) + 2
-        x[base:] = self.skill_vector(member.skills)
+        x[base:] = self.skill_vector(member.skills) if skills is None else skills
         return x
 
     def to_dict(self) -> dict[str, object]:
