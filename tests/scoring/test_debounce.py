@@ -5,30 +5,47 @@ from __future__ import annotations
 
 from scoring.debounce import WIDEN_BEHIND, Debouncer
 
+COST_MS = 5  # the rescorer's time per member
 
-def test_a_busy_worker_rescores_each_member_once_per_rescore():
-    """Events every ms on 1000 members while a rescorer costing 5 ms per member runs
-    beside the worker: scoring each change would fall 160,000 lists behind in 200 s;
-    the debouncer never asks more than the rescorer can do, writes a member's list at
-    most once per rescore, and every member's in the end."""
-    d: Debouncer[int, int] = Debouncer(period_ms=10)
-    busy_until, scored, lists, rescores = None, set(), 0, 0
-    for now in range(1, 200_001):
+
+def _busy_run(d: Debouncer[int, int], ms: int) -> list[dict[int, tuple[int, float]]]:
+    """An event every ms on 1000 members for `ms`, a rescorer beside the worker taking
+    `COST_MS` per member; the batches it was given. Its last rescore is left running."""
+    busy_until, batches = None, []
+    for now in range(1, ms + 1):
         d.mark(now % 1000, now, float(now))
         if busy_until is not None and now >= busy_until:
-            d.done(float(busy_until), 5.0 * d.scoring)
+            d.done(float(busy_until), float(COST_MS * d.scoring))
             busy_until = None
         if d.due(float(now)):
-            batch = d.take()
-            assert len(batch) == len(set(batch)) <= 1000
-            busy_until = now + 5 * len(batch)
-            scored |= set(batch)
-            lists += len(batch)
-            rescores += 1
-    assert lists <= 200_000 / 5 + 1000 and rescores > 10
-    d.done(float(busy_until or 0), 0.0)
-    batch = d.take()  # nothing new arrives: the next rescore writes every change
-    assert scored | set(batch) == set(range(1000))
+            batches.append(d.take())
+            busy_until = now + COST_MS * len(batches[-1])
+    return batches
+
+
+def test_a_busy_worker_rescores_each_member_once_per_rescore():
+    """Scoring each change would fall 160,000 lists behind in 200 s; the debouncer never
+    asks more than the rescorer can do, a member's list at most once per rescore, and
+    every member's in the end."""
+    d: Debouncer[int, int] = Debouncer(period_ms=10)
+    batches = _busy_run(d, 200_000)
+    lists = sum(map(len, batches))
+    assert lists <= 200_000 / COST_MS + 1000 and len(batches) > 10
+    d.done(200_000.0, 0.0)
+    last = d.take()  # nothing new arrives: the next rescore writes every change
+    assert set().union(*batches, last) == set(range(1000))
+
+
+def test_far_behind_the_rescorer_rests_a_multiple_of_each_rescore():
+    """Far behind, the rescorer scores at most 1 / (1 + WIDEN_BEHIND) of the time;
+    caught up, the wait already running shortens to the period."""
+    d: Debouncer[int, int] = Debouncer(period_ms=10, widen=WIDEN_BEHIND)
+    busy = COST_MS * sum(map(len, _busy_run(d, 100_000)))
+    assert busy <= 100_000 / (1 + WIDEN_BEHIND) + COST_MS * 1000  # the last may run past
+    d.done(100_000.0, 1000.0)
+    assert not d.due(100_500.0)
+    d.widen = 0.0
+    assert d.due(100_500.0)
 
 
 def test_the_next_rescore_waits_for_the_one_running_and_the_period():
@@ -52,23 +69,3 @@ def test_the_latest_value_and_the_first_change_are_kept():
     d.mark("gone", "x", now_ms=10)
     d.forget(lambda key: key == "gone")
     assert len(d) == 0
-
-
-def test_far_behind_the_rescorer_rests_a_multiple_of_each_rescore():
-    """Far behind, the rescorer scores at most 1 / (1 + WIDEN_BEHIND) of the time;
-    caught up, the wait already running shortens to the period."""
-    d: Debouncer[int, int] = Debouncer(period_ms=10, widen=WIDEN_BEHIND)
-    busy, busy_until = 0, None
-    for now in range(1, 100_001):
-        d.mark(now % 1000, now, float(now))
-        if busy_until is not None and now >= busy_until:
-            d.done(float(busy_until), 5.0 * d.scoring)
-            busy_until = None
-        if d.due(float(now)):
-            cost = 5 * len(d.take())
-            busy_until, busy = now + cost, busy + cost
-    assert busy <= 100_000 / (1 + WIDEN_BEHIND) + 5 * 1000  # the last may run past the end
-    d.done(100_000.0, 1000.0)
-    assert not d.due(100_500.0)
-    d.widen = 0.0
-    assert d.due(100_500.0)

@@ -118,16 +118,7 @@ def test_a_rescorer_process_that_ends_is_replaced(served, world):
     change that comes meanwhile still shows in the member's list."""
     (rescorer,) = _rescorers(served.proc.pid)
     os.kill(rescorer, signal.SIGKILL)
-    member = read_members(world)[2].member_id
-    top = served.recommendations(member)["items"][0]["course_id"]
-    dismissal = Dismissal(event_id="dis-2", member_id=member, course_id=top, ts=_after_log(world))
-    with Publisher(served.settings) as publisher:
-        publisher.send("dismissals", [dismissal])
-    wait_until(
-        lambda: top not in {i["course_id"] for i in served.recommendations(member)["items"]},
-        30,
-        f"{top} to leave {member}'s list",
-    )
+    _dismiss_top(served, read_members(world)[2].member_id, "dis-2", _after_log(world), 30)
     assert "the rescorer process ended" in served.log.read_text()
     assert _rescorers(served.proc.pid) not in ([], [rescorer])
     assert served.proc.poll() is None
@@ -174,14 +165,18 @@ def test_clicked_categories_rise_within_two_seconds(served, world):
 
 
 def test_dismissed_course_disappears(served, world):
-    member = read_members(world)[1].member_id
+    _dismiss_top(served, read_members(world)[1].member_id, "dis-1", _after_log(world), 10)
+
+
+def _dismiss_top(served: Worker, member: str, event_id: str, ts: int, within_s: float) -> None:
+    """The member dismisses the top course of their list: it leaves within `within_s`."""
     top = served.recommendations(member)["items"][0]["course_id"]
-    dismissal = Dismissal(event_id="dis-1", member_id=member, course_id=top, ts=_after_log(world))
+    dismissal = Dismissal(event_id=event_id, member_id=member, course_id=top, ts=ts)
     with Publisher(served.settings) as publisher:
         publisher.send("dismissals", [dismissal])
     wait_until(
         lambda: top not in {i["course_id"] for i in served.recommendations(member)["items"]},
-        10,
+        within_s,
         f"{top} to leave {member}'s list",
     )
 
