@@ -73,6 +73,18 @@ class Debouncer(Generic[K, V]):
         first = self.changed.pop(key, (None, now_ms))[1]
         self.changed[key] = (value, first)
 
+    def again(self, key: K, value: V, first_ms: float) -> None:
+        """`key` was taken but not scored: back in line with `value`, unless it changed
+        since (its newer value stays, with the earlier first change).
+
+        >>> d = Debouncer(period_ms=0)
+        >>> d.again("m1", "old", first_ms=5); d.mark("m2", "new", now_ms=9)
+        >>> d.again("m2", "old", first_ms=3); d.take()
+        {'m1': ('old', 5), 'm2': ('new', 3)}
+        """
+        newer = self.changed.get(key)
+        self.changed[key] = (value, first_ms) if newer is None else (newer[0], first_ms)
+
     def forget(self, gone: Callable[[K], bool]) -> None:
         """Drop the keys for which `gone` is true (no longer this worker's)."""
         self.changed = {k: v for k, v in self.changed.items() if not gone(k)}

@@ -3,11 +3,12 @@ since the last rescore and goes on with the next records while another core scor
 
 A list costs far more than the events that change it (candidates and GLMix logits over
 the catalog), and one Python process runs on one core. The rescorer process holds what
-scoring reads as the worker does (`streams.served.Served`: model, catalog, course
-effects, cohort trends and skills, followed from their topics and the model folder) and
-is sent each member's state as stored; it answers with each member's compact record,
-which the worker produces in its own transaction. Blocks go one at a time, from a thread
-of the worker that waits for each answer, so the member stage never waits on scoring.
+scoring reads as the worker does (`streams.served.Served`: catalog, course effects,
+cohort trends and skills, followed from their topics; the model version the worker
+names with each block) and is sent each member's state as stored; it answers with each
+member's compact record, which the worker produces in its own transaction. Blocks go
+one at a time, from a thread of the worker that waits for each answer, so the member
+stage never waits on scoring.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import NamedTuple
 
 from models.learner import MemberState
@@ -27,7 +29,7 @@ from nearline.config import Settings
 from nearline.logs import LOG_FORMAT, quiet_repeats
 from nearline.runtime import collect_rarely, reuse_freed_memory, single_threaded_blas
 from scoring.recommend import Recommender
-from streams.served import MODEL_POLL_S, Served
+from streams.served import Served
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +39,35 @@ TRIES = 2  # processes a block is sent to before its members go without this res
 STOP_S = 5.0  # a rescorer process still busy this long after the worker stops is killed
 
 
+class Block(NamedTuple):
+    """Members to score, as (key, stored `MemberState` bytes), with the model version
+    the worker serves (its artifact; None: the prior): the rescorer scores with it, so
+    a list never comes from another version than the one the worker learns with."""
+
+    artifact: Path | None
+    members: list[tuple[bytes, bytes]]
+
+
 class Scored(NamedTuple):
     """The answer for one block: its members' keys (scored or not), the lists of those
-    scored as (key, courses held, compact record) and the rescorer's time for it."""
+    scored as (key, courses held, compact record) and the rescorer's time for it;
+    `early`: the rescorer had no model to score with yet (its copy of the catalog was
+    behind the worker's), so the block is for the next rescore."""
 
     keys: list[bytes]
     lists: list[tuple[bytes, tuple[str, ...], bytes]]
     cost_s: float
+    early: bool = False
 
 
 class Rescorer:
-    """Blocks of (member key, stored `MemberState` bytes) in (`submit`), their `Scored`
-    answers out (`results`, in order), through one rescorer process; a process that
-    ends is replaced (logged) and the new one scores the block it had."""
+    """`Block`s in (`submit`), their `Scored` answers out (`results`, in order), through
+    one rescorer process; a process that ends is replaced (logged) and the new one
+    scores the block it had."""
 
     def __init__(self, settings: Settings, loglevel: str = "WARNING") -> None:
         self.settings, self.loglevel = settings, loglevel
-        self.blocks: queue.Queue[list[tuple[bytes, bytes]] | None] = queue.Queue()
+        self.blocks: queue.Queue[Block | None] = queue.Queue()
         # appends and pops of a deque are atomic: the processing thread looks before
         # every record and takes no lock
         self.results: deque[Scored] = deque()
@@ -64,7 +78,7 @@ class Rescorer:
     def start(self) -> None:
         self.thread.start()
 
-    def submit(self, block: list[tuple[bytes, bytes]]) -> None:
+    def submit(self, block: Block) -> None:
         self.blocks.put(block)
 
     def stop(self) -> None:
@@ -105,7 +119,7 @@ class Rescorer:
                         "the rescorer process ended (exit code %s) with a block of %d "
                         "members; starting another%s",
                         code,
-                        len(block),
+                        len(block.members),
                         " for the next" if attempt == TRIES - 1 else ", which scores it",
                     )
                     connection.close()
@@ -113,7 +127,7 @@ class Rescorer:
                         break
                     connection = self._spawn()
             else:  # the block may be what ends it: its members wait for their next change
-                self.results.append(Scored([key for key, _ in block], [], 0.0))
+                self.results.append(Scored([key for key, _ in block.members], [], 0.0))
             if self.stopping.is_set():
                 break
         connection.close()
@@ -133,20 +147,24 @@ def serve(settings: Settings, loglevel: str, connection: Connection) -> None:
     served = Served(settings)
     follower = served.follower()
     follower.start()
-    polled = time.monotonic()
     try:
         while True:
             waiting = not connection.poll(IDLE_S)
             served.catch_up(follower)
-            if time.monotonic() - polled >= MODEL_POLL_S:
-                polled = time.monotonic()
-                served.roll_in()
             if waiting:
                 continue
             block = connection.recv()
             start = time.perf_counter()
-            keys = [key for key, _ in block]
-            lists = [] if served.recommender is None else scored(served.recommender, block)
+            if block.artifact is not None and block.artifact != served.artifact:
+                try:
+                    served.load(block.artifact)  # the worker rolled a new version in
+                except Exception:
+                    log.exception("model %s not loaded: scoring with the last one", block.artifact)
+            keys = [key for key, _ in block.members]
+            if served.recommender is None:
+                connection.send(Scored(keys, [], 0.0, early=True))
+                continue
+            lists = scored(served.recommender, block.members)
             connection.send(Scored(keys, lists, time.perf_counter() - start))
     except (EOFError, OSError):
         pass  # the worker is gone

@@ -93,7 +93,7 @@ from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
-from streams.rescorer import Rescorer, Scored
+from streams.rescorer import Block, Rescorer, Scored
 from streams.served import MODEL_POLL_S, Served, checked_course
 from streams.ticks import Ticker
 from streams.web import Endpoints
@@ -606,7 +606,8 @@ class Worker:
         keys = list(self.rescoring)
         for at in range(0, len(keys), RESCORE_BLOCK):
             block = keys[at : at + RESCORE_BLOCK]
-            self.rescorer.submit([(k, self._stored(k, self.rescoring[k][0])) for k in block])
+            members = [(k, self._stored(k, self.rescoring[k][0])) for k in block]
+            self.rescorer.submit(Block(self.served.artifact, members))
             self.asked += 1
 
     def _stored(self, key: bytes, member: MemberState) -> bytes:
@@ -615,7 +616,8 @@ class Worker:
         return member.to_bytes() if raw is None else raw
 
     def _rescored(self, scored: Scored, outs: list[Out]) -> None:
-        """One block's lists, out, but for members whose partitions left meanwhile."""
+        """One block's lists, out, but for members whose partitions left meanwhile; a
+        block the rescorer could not score yet waits for the next rescore."""
         self.asked -= 1
         done_ms = time.time() * 1000
         for key, courses, record in scored.lists:
@@ -630,7 +632,9 @@ class Worker:
                 "first change of a member -> their new list produced",
             )
         for key in scored.keys:
-            self.rescoring.pop(key, None)
+            changed = self.rescoring.pop(key, None)
+            if scored.early and changed is not None:  # in the next rescore, as changed
+                self.debounce.again(key, *changed)
         self.rescore_s += scored.cost_s
         if scored.keys:
             per = scored.cost_s / len(scored.keys)
