@@ -28,7 +28,6 @@ from scoring.trending import CohortCounts, Trends
 from streams.follow import Follower, Record, newest
 
 log = logging.getLogger(__name__)
-MODEL_POLL_S = 5.0  # how often a process serving a model looks for a newer version
 FOLLOWED = ("courses", COURSE_EFFECTS, COHORT_TRENDS, COHORT_SKILLS, WATCH_STATS)  # every worker
 
 

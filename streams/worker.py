@@ -94,7 +94,7 @@ from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
 from streams.rescorer import Block, Rescorer, Scored
-from streams.served import MODEL_POLL_S, Served, checked_course
+from streams.served import Served, checked_course
 from streams.ticks import Ticker
 from streams.web import Endpoints
 
@@ -104,6 +104,7 @@ LABEL_STATE = b"l"  # member store: MemberLabelState
 MEMBER_STATE = b"m"  # member store: MemberState (GLMix member half, history, profile)
 VALUE = b"v"  # course, cohort and watch stores: the key's one value
 COMMIT_S = 0.1  # a transaction per this much processing: what readers wait at most
+MODEL_POLL_S = 5.0  # how often the model folder is looked at for a newer version
 LAG_POLL_S = 1.0
 RESCORE_BLOCK = 256  # members scored together (scoring.recommend.Recommender.recommend_many)
 # Behind by more than this many records, a worker rescores less often. It commits as
