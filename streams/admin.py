@@ -2,15 +2,23 @@
 so. Quix creates each store's changelog when the store is defined, one topic at a time,
 and looks at the outcome of a creation only after sleeping a whole second: a worker's
 first start spent a second per stage before reading anything.
+
+A creation the controller has acknowledged may not be in the metadata the broker
+answers with yet, and Quix reads the new topic's configuration right after: it is
+waited for there (a new broker under load took long enough for Quix to find no topic).
 """
 
 from __future__ import annotations
+
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 from quixstreams.models.topics import TopicAdmin, TopicManager
 from quixstreams.models.topics.exceptions import CreateTopicFailure
 from quixstreams.models.topics.topic import Topic
+
+LISTED_POLL_S = 0.05
 
 
 class PromptAdmin(TopicAdmin):
@@ -33,6 +41,15 @@ class PromptAdmin(TopicAdmin):
                     failed[name] = error.args[0].str()
         if failed:
             raise CreateTopicFailure(f"Failed to create topics: {failed}")
+        self._wait_listed([t.topic for t in wanted], timeout, finalize_timeout)
+
+    def _wait_listed(self, names: list[str], timeout: float, within_s: float) -> None:
+        """Until the broker's metadata lists every topic of `names`."""
+        deadline = time.monotonic() + within_s
+        while missing := set(names) - set(self.list_topics(timeout=timeout)):
+            if time.monotonic() > deadline:
+                raise CreateTopicFailure(f"Created topics not listed by the broker: {missing}")
+            time.sleep(LISTED_POLL_S)
 
 
 def _new_topic(topic: Topic) -> NewTopic:
