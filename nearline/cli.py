@@ -262,8 +262,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from nearline.demo import run_demo
+    from nearline.supervise import WorkerExited
 
-    run_demo(args)
+    try:
+        run_demo(args)
+    except WorkerExited as e:  # its log holds the rest
+        raise UserError(str(e)) from None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -455,6 +459,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FileNotFoundError,
     NotADirectoryError,
     PermissionError,
+    TimeoutError,  # waiting for a condition (a broker, a worker) past its deadline
 )
 
 

@@ -124,10 +124,14 @@ def run_demo(args: argparse.Namespace) -> None:
         print(f"    broker at {bootstrap}")
         _say(f"starting a worker (log: {workdir / 'worker.log'})")
         with contextlib.ExitStack() as running:
-            worker = running.enter_context(running_worker(settings, workdir / "worker.log"))
+            worker = running.enter_context(
+                running_worker(settings, workdir / "worker.log", tell_tail=False)
+            )
             _say(f"starting a reader (log: {workdir / 'reader.log'})")
             serving = replace(settings, web_port=reader_port(base), data_dir=workdir / "reader")
-            reader = running.enter_context(running_reader(serving, workdir / "reader.log"))
+            reader = running.enter_context(
+                running_reader(serving, workdir / "reader.log", tell_tail=False)
+            )
             _say(f"replaying {world} into Kafka at {REPLAY_RATE:.0f} events/s")
             published = publish_log(world, settings, max_rate=REPLAY_RATE)
             inputs = [settings.topic(t) for t in ACTIVITY_TOPICS]

@@ -29,6 +29,7 @@ from schemas import Recommendations
 
 T = TypeVar("T")
 LOG_TAIL_LINES = 200  # of a child process's log, told when a test around it fails
+LAST_LINE_CHARS = 300  # of a child process's log, in the error when it exits early
 
 
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.2) -> T:
@@ -144,8 +145,12 @@ class Worker:
     def healthy(self) -> bool:
         """Up, and the process answering is this one: another server on the port (or
         another deployment's) reports another app id, or no JSON at all."""
-        if self.proc.poll() is not None:
-            raise WorkerExited(f"{self.proc.args[3]} exited: {self.log.read_text()[-2000:]}")
+        code = self.proc.poll()
+        if code is not None:
+            lines = self.log.read_text(errors="replace").splitlines() or ["(nothing)"]
+            last = lines[-1].strip()[:LAST_LINE_CHARS]
+            command = self.proc.args[3]
+            raise WorkerExited(f"the {command} process exited ({code}), log {self.log}: {last}")
         with contextlib.suppress(OSError, ValueError):
             status, body = self.get("/health")
             return status == 200 and body.get("app") == self.settings.app_id
@@ -177,22 +182,29 @@ def partitions_split(workers: list[Worker]) -> list[set[int]] | None:
 
 
 @contextlib.contextmanager
-def running_worker(settings: Settings, log: Path, timeout_s: float = 90) -> Iterator[Worker]:
-    """A real `nearline worker` process, stopped (SIGTERM, then SIGKILL) when the block ends."""
-    with _running("worker", settings, log, timeout_s) as worker:
+def running_worker(
+    settings: Settings, log: Path, timeout_s: float = 90, tell_tail: bool = True
+) -> Iterator[Worker]:
+    """A real `nearline worker` process, stopped (SIGTERM, then SIGKILL) when the block ends;
+    `tell_tail`: the end of its log goes to stderr if the block fails (a test's report)."""
+    with _running("worker", settings, log, timeout_s, tell_tail) as worker:
         yield worker
 
 
 @contextlib.contextmanager
-def running_reader(settings: Settings, log: Path, timeout_s: float = 90) -> Iterator[Worker]:
+def running_reader(
+    settings: Settings, log: Path, timeout_s: float = 90, tell_tail: bool = True
+) -> Iterator[Worker]:
     """A real `nearline serve` process (answering, maybe still catching up), stopped when
     the block ends; its handle speaks HTTP like a worker's."""
-    with _running("serve", settings, log, timeout_s) as reader:
+    with _running("serve", settings, log, timeout_s, tell_tail) as reader:
         yield reader
 
 
 @contextlib.contextmanager
-def _running(command: str, settings: Settings, log: Path, timeout_s: float) -> Iterator[Worker]:
+def _running(
+    command: str, settings: Settings, log: Path, timeout_s: float, tell_tail: bool
+) -> Iterator[Worker]:
     env = os.environ | settings.to_env()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -206,9 +218,9 @@ def _running(command: str, settings: Settings, log: Path, timeout_s: float) -> I
         wait_until(worker.healthy, timeout_s, f"the {command} process's /health")
         yield worker
     except BaseException:
-        # the process's own account of the failure, where the test's report shows it
-        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        print(f"--- last lines of the {command}'s log ---", *tail, sep="\n", file=sys.stderr)
+        if tell_tail:  # the process's own account of the failure, in the test's report
+            tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            print(f"--- last lines of the {command}'s log ---", *tail, sep="\n", file=sys.stderr)
         raise
     finally:
         if worker.lists is not None:

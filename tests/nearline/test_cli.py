@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from nearline.broker import free_port
-from nearline.supervise import isolated_settings, run_command
+from nearline.cli import main
+from nearline.supervise import WorkerExited, isolated_settings, run_command, running_worker
 
 
 def nearline(*args: str) -> subprocess.CompletedProcess:
@@ -127,3 +128,32 @@ def test_a_worker_whose_web_port_is_taken_does_not_start(kafka_bootstrap, tmp_pa
         run = run_command("worker", settings)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert f"cannot listen on 127.0.0.1:{settings.web_port}" in run.stderr
+
+
+def test_a_worker_that_exits_at_start_is_told_in_one_line_naming_its_log(tmp_path, capsys):
+    settings = isolated_settings(f"127.0.0.1:{free_port()}", tmp_path, "cli.")
+    log = tmp_path / "worker.log"
+    with (
+        pytest.raises(WorkerExited) as exited,
+        running_worker(settings, log, timeout_s=60, tell_tail=False),
+    ):
+        pass
+    message = str(exited.value)
+    assert "\n" not in message and str(log) in message, message
+    assert "cannot reach Kafka" in message  # the worker's own last line
+    assert capsys.readouterr().err == ""  # the log's tail is the caller's to tell
+
+
+def test_the_demo_tells_a_worker_that_exits_in_one_line(tmp_path, monkeypatch, capsys):
+    def worker_exits(args):
+        raise WorkerExited("the worker process exited (2), log w.log: it could not start")
+
+    monkeypatch.setattr("nearline.demo.run_demo", worker_exits)
+    with pytest.raises(SystemExit) as ended:
+        main(["demo", "--workdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert ended.value.code == 2 and err.count("\n") == 1, err
+    assert (
+        err
+        == "nearline demo: error: the worker process exited (2), log w.log: it could not start\n"
+    )
