@@ -10,15 +10,15 @@ waited for there (a new broker under load took long enough for Quix to find no t
 
 from __future__ import annotations
 
-import time
-
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 from quixstreams.models.topics import TopicAdmin, TopicManager
 from quixstreams.models.topics.exceptions import CreateTopicFailure
 from quixstreams.models.topics.topic import Topic
 
-LISTED_POLL_S = 0.05
+from nearline.supervise import wait_until
+
+LISTED_POLL_S = 0.05  # how often the topic list is asked for until it holds new topics
 
 
 class PromptAdmin(TopicAdmin):
@@ -41,15 +41,13 @@ class PromptAdmin(TopicAdmin):
                     failed[name] = error.args[0].str()
         if failed:
             raise CreateTopicFailure(f"Failed to create topics: {failed}")
-        self._wait_listed([t.topic for t in wanted], timeout, finalize_timeout)
-
-    def _wait_listed(self, names: list[str], timeout: float, within_s: float) -> None:
-        """Until the broker's metadata lists every topic of `names`."""
-        deadline = time.monotonic() + within_s
-        while missing := set(names) - set(self.list_topics(timeout=timeout)):
-            if time.monotonic() > deadline:
-                raise CreateTopicFailure(f"Created topics not listed by the broker: {missing}")
-            time.sleep(LISTED_POLL_S)
+        names = {t.topic for t in wanted}
+        wait_until(
+            lambda: names <= set(self.list_topics(timeout=timeout)),
+            finalize_timeout,
+            f"the broker to list the topics created: {sorted(names)}",
+            interval_s=LISTED_POLL_S,
+        )
 
 
 def _new_topic(topic: Topic) -> NewTopic:
