@@ -4,6 +4,8 @@ watch statistics, read from the start of their topics on every partition.
 A background thread only reads (a confluent-kafka consumer without a group, read
 committed) and queues what it read; the processing thread applies it between records
 (`drain`), so the scorer, catalog and statistics are only ever touched by one thread.
+Every follower reads the same records in the same order, so where one has applied to
+(`applied`) says whether another, in another process, has applied as much.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2
 TIMEOUT_S = 30.0  # for the topics' metadata and offsets
 BATCH = 5000
+
+Record = tuple[str, bytes | None, bytes | None]
 
 
 class Follower(threading.Thread):
@@ -44,7 +48,9 @@ class Follower(threading.Thread):
         self.topics = topics
         # appends and pops of a deque are atomic: the processing thread, which looks
         # before every record, takes no lock and an empty deque costs it a truth test
-        self.batches: deque[list[tuple[str, bytes | None, bytes | None]]] = deque()
+        # each with the next offset of every partition it read from
+        self.batches: deque[tuple[list[Record], dict[tuple[str, int], int]]] = deque()
+        self.applied: dict[tuple[str, int], int] = {}  # what `drain` has handed out
         self.caught_up = threading.Event()
         self.stopping = threading.Event()
 
@@ -63,13 +69,14 @@ class Follower(threading.Thread):
                 self.caught_up.set()
             while not self.stopping.is_set():
                 records = self.consumer.consume(BATCH, POLL_S)
-                batch = []
+                batch, read = [], {}
                 for r in records:
                     if r.error() is not None:
                         continue  # transient (broker away): librdkafka retries
                     batch.append((r.topic(), r.key(), r.value()))
+                    read[r.topic(), r.partition()] = r.offset() + 1
                 if batch:
-                    self.batches.append(batch)
+                    self.batches.append((batch, read))
                 if behind:
                     self._passed(behind)
                     if not behind:
@@ -86,16 +93,23 @@ class Follower(threading.Thread):
             if tp.offset >= behind[tp.topic, tp.partition]:
                 del behind[tp.topic, tp.partition]
 
-    def drain(self) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+    def drain(self) -> Iterator[Record]:
         """Every record read since the last drain, in order."""
         while self.batches:
-            yield from self.batches.popleft()
+            batch, read = self.batches.popleft()
+            yield from batch
+            self.applied.update(read)
+
+    def position(self, topic: str) -> dict[int, int]:
+        """The next offset of every partition of `topic` drained from, by partition."""
+        return {p: at for (t, p), at in self.applied.items() if t == topic}
+
+    def reached(self, topic: str, position: dict[int, int]) -> bool:
+        """Whether `topic` is drained up to `position` (another follower's `position`)."""
+        return all(self.applied.get((topic, p), 0) >= at for p, at in position.items())
 
     def stop(self) -> None:
         self.stopping.set()
-
-
-Record = tuple[str, bytes | None, bytes | None]
 
 
 def newest(records: Iterable[Record], whole: Collection[str]) -> list[tuple[str, bytes, bytes]]:

@@ -28,12 +28,15 @@ from models.learner import MemberState
 from nearline.config import Settings
 from nearline.logs import LOG_FORMAT, quiet_repeats
 from nearline.runtime import collect_rarely, reuse_freed_memory, single_threaded_blas
+from nearline.supervise import wait_until
 from scoring.recommend import Recommender
+from streams.follow import Follower
 from streams.served import Served
 
 log = logging.getLogger(__name__)
 
 IDLE_S = 0.2  # between two blocks, how often the rescorer applies what it follows
+CATALOG_WAIT_S = 1.0  # for its catalog to reach the worker's; then the block is early
 RESTART_S = 1.0  # before a rescorer process that ended is replaced
 TRIES = 2  # processes a block is sent to before its members go without this rescore
 STOP_S = 5.0  # a rescorer process still busy this long after the worker stops is killed
@@ -42,17 +45,21 @@ STOP_S = 5.0  # a rescorer process still busy this long after the worker stops i
 class Block(NamedTuple):
     """Members to score, as (key, stored `MemberState` bytes), with the model version
     the worker serves (its artifact; None: the prior): the rescorer scores with it, so
-    a list never comes from another version than the one the worker learns with."""
+    a list never comes from another version than the one the worker learns with; and
+    where the worker's catalog is (`Follower.position` of the courses): the rescorer
+    scores once its own holds as much, so a course the worker saw retired, and asked
+    its holders' rescores for, is out of their new lists."""
 
     artifact: Path | None
     members: list[tuple[bytes, bytes]]
+    catalog: dict[int, int]
 
 
 class Scored(NamedTuple):
     """The answer for one block: its members' keys (scored or not), the lists of those
     scored as (key, courses held, compact record) and the rescorer's time for it;
-    `early`: the rescorer had no model to score with yet (its copy of the catalog was
-    behind the worker's), so the block is for the next rescore."""
+    `early`: the rescorer's copy of the catalog was behind the worker's (it had no model
+    to score with yet, or not the block's catalog), so the block is for the next rescore."""
 
     keys: list[bytes]
     lists: list[tuple[bytes, tuple[str, ...], bytes]]
@@ -161,7 +168,7 @@ def serve(settings: Settings, loglevel: str, connection: Connection) -> None:
                 except Exception:
                     log.exception("model %s not loaded: scoring with the last one", block.artifact)
             keys = [key for key, _ in block.members]
-            if served.recommender is None:
+            if served.recommender is None or not caught_up(served, follower, block.catalog):
                 connection.send(Scored(keys, [], 0.0, early=True))
                 continue
             lists = scored(served.recommender, block.members)
@@ -170,6 +177,21 @@ def serve(settings: Settings, loglevel: str, connection: Connection) -> None:
         pass  # the worker is gone
     finally:
         follower.stop()
+
+
+def caught_up(served: Served, follower: Follower, catalog: dict[int, int]) -> bool:
+    """Whether the rescorer's catalog reaches `catalog`, applying what `follower` reads
+    for up to CATALOG_WAIT_S."""
+
+    def reached() -> bool:
+        served.catch_up(follower)
+        return follower.reached(served.catalog_topic, catalog)
+
+    try:
+        wait_until(reached, CATALOG_WAIT_S, "the worker's catalog", interval_s=0.01)
+    except TimeoutError:
+        return False
+    return True
 
 
 def scored(

@@ -49,6 +49,7 @@ class Served:
         self.lists: dict[str, tuple[str, ...]] = {}  # member -> courses of their record
         self.holders: dict[str, set[str]] = {}  # the reverse: course -> members
         self.followed = {settings.topic(n): n for n in FOLLOWED}  # topic -> unprefixed name
+        self.catalog_topic = settings.topic("courses")
         self.whole = {t for t, n in self.followed.items() if n != "courses"}  # keys' states
         newest = self.newest()
         if newest is not None:

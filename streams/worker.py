@@ -605,10 +605,11 @@ class Worker:
         self._flush(outs)  # the members as learned
         self.rescoring = self.debounce.take()
         keys = list(self.rescoring)
+        catalog = self.follower.position(self.served.catalog_topic)
         for at in range(0, len(keys), RESCORE_BLOCK):
             block = keys[at : at + RESCORE_BLOCK]
             members = [(k, self._stored(k, self.rescoring[k][0])) for k in block]
-            self.rescorer.submit(Block(self.served.artifact, members))
+            self.rescorer.submit(Block(self.served.artifact, members, catalog))
             self.asked += 1
 
     def _stored(self, key: bytes, member: MemberState) -> bytes:
