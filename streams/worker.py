@@ -37,12 +37,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import reduce
-from typing import Any, NamedTuple
+from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 from quixstreams import Application, message_context
 from quixstreams.dataframe import StreamingDataFrame
-from quixstreams.models.serializers import Serializer
 from quixstreams.sinks import BaseSink
 from quixstreams.state.base import State
 from quixstreams.state.metadata import SEPARATOR
@@ -93,6 +92,7 @@ from scoring.debounce import Debouncer, widen_for
 from scoring.trending import CohortCounts, CohortUpdate, cohort_updates, engage
 from streams.admin import topic_manager
 from streams.decoded import Decoded
+from streams.outputs import Out, Outputs
 from streams.rescorer import Block, Rescorer, Scored
 from streams.served import Served, checked_course
 from streams.ticks import Ticker
@@ -119,22 +119,6 @@ TICK_S = 0.1  # how often time passes on a partition where nothing arrives
 # stayed open through an outage) ends the run, and the worker starts over.
 TRANSACTION_TIMEOUT_MS = 10_000
 RESTART_S = 1.0  # after a failed run: an error that repeats is not retried in a tight loop
-TOGETHER = (COURSE_LABELS, COHORT_LABELS)  # halves of one key sent as one record
-
-
-class Out(NamedTuple):
-    """One record to produce: the stage's topic name (unprefixed), key and value."""
-
-    topic: str
-    key: bytes
-    value: bytes
-
-
-class OutValue(Serializer):
-    """Outputs carry their bytes: the value serializer of every output topic."""
-
-    def __call__(self, value: Out, ctx: object) -> bytes:
-        return value.value
 
 
 class BeforeCommit(BaseSink):
@@ -227,6 +211,7 @@ class Worker:
             topic_manager=topic_manager(self.settings.bootstrap, self.settings.app_id),
         )
         self.topics = {name: self._topic(name) for name in self._names()}
+        self.outputs = Outputs(self.app, {n: t.name for n, t in self.topics.items()})
         self._build()
 
     @staticmethod
@@ -255,8 +240,6 @@ class Worker:
             self.settings.topic(name),
             key_deserializer="bytes",
             value_deserializer="bytes",
-            key_serializer="bytes",
-            value_serializer=OutValue(),
         )
 
     def _stage(
@@ -264,27 +247,27 @@ class Worker:
     ) -> StreamingDataFrame:
         frames = [self.app.dataframe(self.topics[n]) for n in names]
         sdf = reduce(lambda a, b: a.concat(b), frames)
-        sdf = sdf.apply(self._guarded(step), stateful=stateful, metadata=True, expand=True)
-        return sdf.to_topic(lambda out, *_: self.topics[out.topic], key=lambda out: out.key)
+        return sdf.update(self._guarded(step), stateful=stateful, metadata=True)
 
-    def _guarded(self, step: Callable[..., list[Out]]) -> Callable[..., list[Out]]:
-        """Nothing about one record stops the worker: an error while handling it is
-        logged and the record dead-lettered with it. The labels it queued are not
-        learned; the states its member's earlier records changed are still written at
-        the next flush, with whatever the failed one had changed in them already."""
+    def _guarded(self, step: Callable[..., list[Out]]) -> Callable[..., None]:
+        """`step`, its outputs produced with the record's timestamp. Nothing about one
+        record stops the worker: an error while handling it is logged and the record
+        dead-lettered with it. The labels it queued are not learned; the states its
+        member's earlier records changed are still written at the next flush, with
+        whatever the failed one had changed in them already."""
 
-        def guarded(value: bytes | None, key: bytes | None, *rest: Any) -> list[Out]:
+        def guarded(value: bytes | None, key: bytes | None, ts: int, *rest: Any) -> None:
             waiting = len(self.unlearned)
             try:
-                return step(value, key, *rest)
+                outs = step(value, key, ts, *rest)
             except Exception as error:
                 self._drop_decoded()  # a state changed in memory may not have been written
                 del self.unlearned[waiting:]  # nor are its labels learned
                 ctx = message_context()
                 log.exception("record %s:%s@%s failed", ctx.topic, ctx.partition, ctx.offset)
-                outs: list[Out] = []
+                outs = []
                 self._dead(outs, key, value, f"{type(error).__name__}: {error}")
-                return outs
+            self.outputs.produce(outs, ts)
 
         return guarded
 
@@ -381,7 +364,7 @@ class Worker:
         else:
             self._activity(topic, value, key, state, outs)
         self._rescore(now * 1000, outs)
-        return together(outs)
+        return outs
 
     def _dead(
         self, outs: list[Out], key: bytes | None, raw: bytes | None, error: RecordError | str
@@ -536,9 +519,7 @@ class Worker:
             return
         outs: list[Out] = []
         self._flush(outs)
-        producer = self.app._producer  # Quix has no public handle on its producer
-        for out in together(outs):
-            producer.produce(topic=self.topics[out.topic].name, key=out.key, value=out.value)
+        self.outputs.produce(outs)
 
     def _profile(
         self, value: bytes | None, key: bytes | None, state: State, outs: list[Out]
@@ -821,21 +802,6 @@ class Worker:
         except RecordError as error:
             self._dead(outs, key, value, str(error))
         return outs
-
-
-def together(outs: list[Out]) -> list[Out]:
-    """`outs` with the course halves and cohort positives of one key joined into one
-    record (a JSON array, in order): a daily sweep labels many members at once, and
-    their halves then cost the course and cohort stages one record per key."""
-    joined: dict[tuple[str, bytes], list[bytes]] = {}
-    kept: list[Out] = []
-    for out in outs:
-        if out.topic in TOGETHER:
-            joined.setdefault((out.topic, out.key), []).append(out.value)
-        else:
-            kept.append(out)
-    kept += (Out(t, k, b"[" + b",".join(v) + b"]") for (t, k), v in joined.items())
-    return kept
 
 
 def stored_label_states(state: State) -> Iterator[tuple[bytes, bytes]]:

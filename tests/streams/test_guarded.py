@@ -11,10 +11,21 @@ from streams.decoded import Decoded
 from streams.worker import Worker
 
 
+class Produced:
+    """What the worker's record handling hands its producer: (records, timestamp) each."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list, int]] = []
+
+    def produce(self, outs: list, timestamp_ms: int = 0) -> None:
+        self.calls.append((outs, timestamp_ms))
+
+
 def bare_worker() -> Worker:
     """A worker's record handling without its application (no broker is involved)."""
     worker = Worker.__new__(Worker)
     worker.metrics = Metrics("test")
+    worker.outputs = Produced()
     worker.unlearned = []
     for cache in ("label_states", "member_states", "view_stats", "cohort_skill_states"):
         setattr(worker, cache, Decoded(bytes, 8))
@@ -33,9 +44,11 @@ def test_a_failing_record_is_dead_lettered_and_leaves_nothing_to_learn():
 
     set_message_context(MessageContext("impressions", 2, 41, 10))
     try:
-        outs = worker._guarded(step)(b'{"x": 1}', b"m1")
+        worker._guarded(step)(b'{"x": 1}', b"m1", 1767225600000)
     finally:
         set_message_context(None)
+    ((outs, timestamp_ms),) = worker.outputs.calls  # with the record's timestamp
+    assert timestamp_ms == 1767225600000
     assert worker.unlearned == [earlier]  # the records before it are learned as ever
     assert worker.member_states.values == {}  # stores are read again
     (dead,) = outs

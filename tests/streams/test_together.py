@@ -3,7 +3,7 @@
 from models.learner import CourseUpdate
 from nearline.config import COHORT_LABELS, COURSE_LABELS
 from scoring.trending import CohortUpdate
-from streams.worker import Out, together
+from streams.outputs import Out, together
 
 
 def _half(course_id: str, y: int) -> CourseUpdate:
