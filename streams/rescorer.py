@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 IDLE_S = 0.2  # between two blocks, how often the rescorer applies what it follows
 CATALOG_WAIT_S = 1.0  # for its catalog to reach the worker's; then the block is early
+CATALOG_POLL_S = 0.01  # meanwhile, how often it applies what it follows
 RESTART_S = 1.0  # before a rescorer process that ended is replaced
 TRIES = 2  # processes a block is sent to before its members go without this rescore
 STOP_S = 5.0  # a rescorer process still busy this long after the worker stops is killed
@@ -188,7 +189,7 @@ def caught_up(served: Served, follower: Follower, catalog: dict[int, int]) -> bo
         return follower.reached(served.catalog_topic, catalog)
 
     try:
-        wait_until(reached, CATALOG_WAIT_S, "the worker's catalog", interval_s=0.01)
+        wait_until(reached, CATALOG_WAIT_S, "the worker's catalog", interval_s=CATALOG_POLL_S)
     except TimeoutError:
         return False
     return True
